@@ -1,0 +1,56 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from examplatform.auth import RefreshToken
+from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher_and_clean_cache(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # No collectstatic before tests: serve static files without the manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    cache.clear()
+    yield
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    refresh = RefreshToken.for_user(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh.access_token}")
+    client.refresh_token = str(refresh)
+    return client
+
+
+@pytest.fixture
+def student(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_student(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def api(student) -> APIClient:
+    return client_for(student)
+
+
+@pytest.fixture
+def other_api(other_student) -> APIClient:
+    return client_for(other_student)
+
+
+@pytest.fixture
+def bank(db):
+    """Two themes of one block with 10 active questions each, plus one inactive question."""
+    first = ThemeFactory(name="Arrhythmias")
+    second = ThemeFactory(name="Heart failure", block=first.block)
+    questions = QuestionFactory.create_batch(10, theme=first) + QuestionFactory.create_batch(10, theme=second)
+    QuestionFactory(theme=first, is_active=False)
+    return {"block": first.block, "themes": [first, second], "questions": questions}

@@ -1,0 +1,76 @@
+"""Worker count and database pool sizing, shared by settings and gunicorn.conf.py.
+
+Kept free of Django imports: gunicorn's master reads it before Django loads.
+"""
+
+import math
+import os
+from pathlib import Path
+
+# The spec's pool_size=10 + max_overflow=10 was one async process's pool; here
+# it is the whole backend's connection budget, split across worker processes.
+DEFAULT_POOL_SIZE_BUDGET = 10
+DEFAULT_OVERFLOW_BUDGET = 10
+
+
+def cpu_limit(cgroup_root: Path = Path("/sys/fs/cgroup")) -> float:
+    """CPUs this process may use: the container's cgroup quota when set, else the host's cores."""
+    host = os.cpu_count() or 1
+    try:
+        quota, period = (cgroup_root / "cpu.max").read_text().split()[:2]  # cgroup v2
+        if quota != "max":
+            return min(host, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota = int((cgroup_root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((cgroup_root / "cpu" / "cpu.cfs_period_us").read_text())
+        if quota > 0:
+            return min(host, quota / period)
+    except (OSError, ValueError):
+        pass
+    return float(host)
+
+
+def default_workers(cpus: float | None = None) -> int:
+    """(2 x cores) + 1, with a fractional quota rounded up: 1.5 CPUs -> 5 workers."""
+    cpus = cpu_limit() if cpus is None else cpus
+    return 2 * math.ceil(cpus) + 1
+
+
+def workers(environ: os._Environ | dict = os.environ) -> int:
+    value = environ.get("UVICORN_WORKERS") or environ.get("WEB_CONCURRENCY")
+    return int(value) if value else default_workers()
+
+
+def threads(environ: os._Environ | dict = os.environ) -> int:
+    return int(environ.get("GUNICORN_THREADS") or 1)
+
+
+def pool_sizes(environ: os._Environ | dict = os.environ) -> tuple[int, int]:
+    """(min_size, max_size) of one worker's pool.
+
+    Every worker gets an equal share of the budget but never fewer connections
+    than it has threads (a sync worker needs one, a threaded one one per thread).
+    """
+    n_workers = workers(environ)
+    n_threads = threads(environ)
+    size = environ.get("DB_POOL_SIZE")
+    overflow = environ.get("DB_MAX_OVERFLOW")
+    size = int(size) if size else max(1, DEFAULT_POOL_SIZE_BUDGET // n_workers)
+    overflow = int(overflow) if overflow else max(0, DEFAULT_OVERFLOW_BUDGET // n_workers)
+    size = max(size, min(n_threads, size + overflow))
+    return size, max(size, size + overflow, n_threads)
+
+
+def pool_options(env) -> dict:
+    min_size, max_size = pool_sizes()
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        # How long a request waits for a free connection before it gets a 503.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=30.0),
+        # The pool's own pre-use check (ConnectionPool.check_connection) is wired
+        # by Django from CONN_HEALTH_CHECKS, which settings turn on.
+        "max_idle": env.float("DB_POOL_MAX_IDLE", default=600.0),
+    }

@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from analytics_app.apis import RevisionQueueApi
+from sessions_app import apis as sessions
+
+from .auth_apis import LogoutApi
+from .health import health
+
+api_v1 = [
+    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout/", LogoutApi.as_view(), name="logout"),
+    path("blocks/", sessions.BlockListApi.as_view(), name="blocks"),
+    path("themes/", sessions.ThemeListApi.as_view(), name="themes"),
+    path("sessions/", sessions.SessionListCreateApi.as_view(), name="sessions"),
+    path("sessions/<int:session_id>/", sessions.SessionDetailApi.as_view(), name="session-detail"),
+    path(
+        "sessions/<int:session_id>/answers/<int:question_id>/",
+        sessions.AnswerApi.as_view(),
+        name="session-answer",
+    ),
+    path("sessions/<int:session_id>/submit/", sessions.SubmitApi.as_view(), name="session-submit"),
+    path("sessions/<int:session_id>/review/", sessions.ReviewApi.as_view(), name="session-review"),
+    path("revision-queue/", RevisionQueueApi.as_view(), name="revision-queue"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+]
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/v1/", include(api_v1)),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "examplatform.errors.json_404"
+handler500 = "examplatform.errors.json_500"

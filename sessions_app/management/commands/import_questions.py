@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sessions_app.question_import import ImportFormatError, import_questions, parse_rows
+
+
+class Command(BaseCommand):
+    help = "Import questions from a .csv or .json file; nothing is imported unless every row is valid."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--dry-run", action="store_true", help="validate only")
+
+    def handle(self, *args, path, dry_run, **options):
+        try:
+            rows = parse_rows(content=path.read_bytes(), filename=path.name)
+        except (OSError, ImportFormatError) as exc:
+            raise CommandError(str(exc)) from exc
+        report = import_questions(rows=rows, dry_run=dry_run)
+        for number, message in report.errors:
+            self.stderr.write(f"row {number}: {message}")
+        if not report.ok:
+            raise CommandError(f"{len(report.errors)} invalid rows; nothing imported")
+        if dry_run:
+            self.stdout.write(self.style.SUCCESS(f"{len(rows)} rows valid (dry run, nothing imported)"))
+        else:
+            self.stdout.write(self.style.SUCCESS(f"imported {report.created} questions"))

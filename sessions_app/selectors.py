@@ -1,0 +1,73 @@
+"""Reads for the student path; each returns what its caller needs in a fixed number of queries."""
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from .exceptions import SessionNotFound
+from .models import Block, ExamSession, Question, SessionAnswer, SessionQuestion, SessionResult, Theme
+
+
+def blocks_with_counts() -> QuerySet[Block]:
+    return Block.objects.annotate(question_count=Count("questions", filter=Q(questions__is_active=True)))
+
+
+def themes_with_counts(*, block_id: int | None = None) -> QuerySet[Theme]:
+    themes = Theme.objects.annotate(question_count=Count("questions", filter=Q(questions__is_active=True)))
+    return themes.filter(block_id=block_id) if block_id is not None else themes
+
+
+def session_history(*, user_id: int) -> QuerySet[ExamSession]:
+    # Served by sessions_es_user_created_idx.
+    return ExamSession.objects.filter(user_id=user_id).defer("filters")
+
+
+def session_for_user(*, user_id: int, session_id: int, for_update: bool = False) -> ExamSession:
+    """The user's session; another user's session is indistinguishable from a missing one."""
+    sessions = ExamSession.objects.select_for_update() if for_update else ExamSession.objects
+    try:
+        return sessions.get(pk=session_id, user_id=user_id)
+    except ExamSession.DoesNotExist:
+        raise SessionNotFound() from None
+
+
+def session_questions(*, session_id: int) -> list[Question]:
+    """The session's questions in the order drawn, each with its `position`."""
+    rows = SessionQuestion.objects.filter(session_id=session_id).select_related("question").order_by("position")
+    questions = []
+    for row in rows:
+        row.question.position = row.position
+        questions.append(row.question)
+    return questions
+
+
+def session_answers(*, session_id: int) -> dict[int, SessionAnswer]:
+    return {answer.question_id: answer for answer in SessionAnswer.objects.filter(session_id=session_id)}
+
+
+def session_result(*, session_id: int) -> SessionResult:
+    return SessionResult.objects.get(session_id=session_id)
+
+
+def answer_target(*, user_id: int, session_id: int, question_id: int) -> SessionQuestion | None:
+    """The session and question an answer is about, in one query (None if either is missing)."""
+    return (
+        SessionQuestion.objects.select_related("session", "question")
+        .filter(session_id=session_id, question_id=question_id, session__user_id=user_id)
+        .first()
+    )
+
+
+def draw_questions(
+    *, user_id: int, block_id: int | None, theme_ids: list[int], count: int
+) -> list[Question]:
+    """Random active questions, unseen ones first, then ones never answered right, then the rest."""
+    questions = Question.objects.filter(is_active=True)
+    if block_id is not None:
+        questions = questions.filter(block_id=block_id)
+    if theme_ids:
+        questions = questions.filter(theme_id__in=theme_ids)
+    mine = SessionAnswer.objects.filter(session__user_id=user_id, question_id=OuterRef("pk"))
+    return list(
+        questions.annotate(seen=Exists(mine), right=Exists(mine.filter(is_correct=True)))
+        .only("id", "stem", "options", "theme_id", "block_id")
+        .order_by("seen", "right", "?")[:count]
+    )
