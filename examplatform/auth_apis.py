@@ -20,6 +20,10 @@ class LogoutApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    def get_authenticate_header(self, request):
+        # A bad refresh token is a 401 like on the refresh endpoint, not a 403.
+        return 'Bearer realm="api"'
+
     @extend_schema(request=LogoutSerializer, responses={205: None})
     def post(self, request):
         payload = LogoutSerializer(data=request.data)

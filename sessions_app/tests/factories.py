@@ -11,7 +11,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ["username"]
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pass-word-1")
+    password = factory.django.Password("pass-word-1")
 
 
 class BlockFactory(factory.django.DjangoModelFactory):
