@@ -2,7 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from examplatform.auth import RefreshToken
+from examplatform.testing import client_for
 from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFactory
 
 
@@ -16,14 +16,6 @@ def _fast_hasher_and_clean_cache(settings):
     }
     cache.clear()
     yield
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    refresh = RefreshToken.for_user(user)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh.access_token}")
-    client.refresh_token = str(refresh)
-    return client
 
 
 @pytest.fixture

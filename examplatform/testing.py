@@ -219,3 +219,53 @@ def throwaway_redis() -> Iterator[Redis]:
         redis.resume()
         if redis.process.poll() is None:
             redis.kill()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: dict | list | None
+
+
+def http_json(method: str, url: str, *, token: str | None = None, body=None, headers=None, timeout=30) -> Reply:
+    """One HTTP request with a JSON body; any status comes back as a Reply (no exception)."""
+    import json
+    import urllib.error
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback test servers
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status, reply_headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, reply_headers, raw = error.code, dict(error.headers), error.read()
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    return Reply(status=status, headers=reply_headers, body=parsed)
+
+
+def access_token_for(user) -> str:
+    from examplatform.auth import RefreshToken
+
+    return str(RefreshToken.for_user(user).access_token)
+
+
+def client_for(user):
+    """A DRF test client logged in as `user` with a real JWT (its refresh token on `.refresh_token`)."""
+    from rest_framework.test import APIClient
+
+    from examplatform.auth import RefreshToken
+
+    client = APIClient()
+    refresh = RefreshToken.for_user(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh.access_token}")
+    client.refresh_token = str(refresh)
+    return client
