@@ -137,6 +137,12 @@ def test_history_is_paginated_newest_first(api, bank):
     assert ExamSession.objects.count() == 3
 
 
+def test_openapi_schema_is_valid_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+
+
 def test_openapi_schema_and_swagger_ui_are_served():
     client = APIClient()
     schema = client.get("/api/v1/schema/")
