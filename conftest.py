@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from examplatform import exam_mode
 from examplatform.testing import client_for
 from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFactory
 
@@ -16,6 +17,16 @@ def _fast_hasher_and_clean_cache(settings):
     }
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _exam_mode_as_in_a_warm_worker(settings):
+    # Each test starts with no run-time exam mode row (as its database has) already loaded, as a warm
+    # worker has it: query counts don't depend on when the per-process cache last expired.
+    settings.EXAM_MODE_REFRESH_SECONDS = 3600
+    exam_mode.preload()
+    yield
+    exam_mode.forget()
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ class AttemptEvent(models.Model):
         indexes = [
             # A student's activity over time: WHERE user_id = ? AND event_ts >= ? ORDER BY event_ts.
             models.Index(fields=["user", "event_ts"], name="analytics_ae_user_ts_idx"),
+            # The cohort view's window (WHERE event_ts >= ?) and purge_attempt_events (WHERE event_ts < ?).
+            models.Index(fields=["event_ts"], name="analytics_ae_ts_idx"),
         ]
         constraints = [
             # Events are written once per session; a replayed drain can't duplicate them.
@@ -83,3 +85,28 @@ class PendingAnalytics(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class ExamModeSwitch(models.Model):
+    """Exam mode as ops set it at run time: one row, id 1; no row means "follow EXAM_MODE".
+
+    Read through examplatform.exam_mode, which caches it per process for a couple of seconds.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    # None: follow settings.EXAM_MODE (the environment's default).
+    enabled = models.BooleanField(null=True, blank=True)
+    # When set and enabled, exam mode turns itself off at this time.
+    until = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+    changed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "exam mode"
+        verbose_name_plural = "exam mode"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="analytics_exam_mode_singleton_chk"),
+        ]
+
+    def __str__(self) -> str:
+        return "Exam mode"

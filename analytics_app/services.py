@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import BooleanField, Exists, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 from fsrs import Card, Rating, Scheduler
 
 from examplatform import exam_mode
@@ -20,6 +22,8 @@ from .models import AttemptEvent, PendingAnalytics, RevisionQueueItem, UserTheme
 # No fuzzing: the same reviews must give the same schedule whether applied
 # inline or drained later.
 SCHEDULER = Scheduler(enable_fuzzing=False)
+# pg advisory lock key: rebuilds take it exclusively, applying a session takes it shared.
+MAINTENANCE_LOCK = 0x45584D41  # "EXMA"
 FAST_ANSWER = timedelta(seconds=20)
 SLOW_ANSWER = timedelta(seconds=60)
 
@@ -66,12 +70,28 @@ def _attempts(session: ExamSession) -> list[Attempt]:
     return [Attempt(qid, theme_id, answers.get(qid), time_spent.get(qid)) for qid, theme_id in rows]
 
 
+def _claimable() -> QuerySet[PendingAnalytics]:
+    """Pending rows this transaction may apply now, locked; one query whatever the filter.
+
+    A row is left alone while another transaction holds it, while a user's older
+    session is still pending (a student's sessions apply in grading order, so the
+    revision schedule is the same whether applied inline or drained later), and
+    while a rebuild holds the maintenance lock (see rebuilds.py); drain_recalc
+    applies what is left.
+    """
+    older = PendingAnalytics.objects.filter(id__lt=OuterRef("id"), session__user_id=OuterRef("session__user_id"))
+    rows = PendingAnalytics.objects.select_for_update(skip_locked=True, of=("self",)).exclude(Exists(older))
+    if connection.vendor == "postgresql":
+        rows = rows.alias(
+            free=RawSQL("pg_try_advisory_xact_lock_shared(%s)", (MAINTENANCE_LOCK,), output_field=BooleanField())
+        ).filter(free=True)
+    return rows
+
+
 def apply_session_analytics(*, session_id: int) -> bool:
-    """Apply one graded session's analytics; False if another run already did (or is doing) it."""
+    """Apply one graded session's analytics; False if it is done, being done, or must wait its turn."""
     with transaction.atomic():
-        claimed = list(
-            PendingAnalytics.objects.select_for_update(skip_locked=True).filter(session_id=session_id)
-        )
+        claimed = list(_claimable().filter(session_id=session_id))
         if not claimed:
             return False
         session = ExamSession.objects.get(pk=session_id)
@@ -125,7 +145,9 @@ def _update_mastery(session: ExamSession, attempts: list[Attempt]) -> None:
         " ON CONFLICT (user_id, theme_id) DO UPDATE SET"
         f" attempts = {table}.attempts + EXCLUDED.attempts,"
         f" correct = {table}.correct + EXCLUDED.correct,"
-        f" mastery = ({table}.correct + EXCLUDED.correct + 1.0) / ({table}.attempts + EXCLUDED.attempts + 2.0),"
+        # Double precision like the Python division above, so every path gives the same bits.
+        f" mastery = CAST({table}.correct + EXCLUDED.correct + 1 AS double precision)"
+        f" / CAST({table}.attempts + EXCLUDED.attempts + 2 AS double precision),"
         " updated_at = EXCLUDED.updated_at"
     )
     with connection.cursor() as cursor:
@@ -167,10 +189,16 @@ def _schedule_revisions(session: ExamSession, attempts: list[Attempt]) -> None:
     )
 
 
-def drain_pending(*, batch_size: int = 100, progress=None) -> int:
-    """Apply every pending session's analytics in grading order; resumable and safe in parallel."""
+def drain_pending(*, batch_size: int = 100, progress=None, should_stop=None) -> int:
+    """Apply every pending session's analytics in grading order; resumable and safe in parallel.
+
+    Each session applies in its own transaction, so an interrupted drain loses
+    nothing and the next run carries on; `should_stop()` is asked between batches.
+    """
     done = 0
     while True:
+        if should_stop and should_stop():
+            return done
         ids = list(PendingAnalytics.objects.order_by("id").values_list("session_id", flat=True)[:batch_size])
         if not ids:
             return done

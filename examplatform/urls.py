@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -25,6 +26,7 @@ api_v1 = [
     path("sessions/<int:session_id>/submit/", sessions.SubmitApi.as_view(), name="session-submit"),
     path("sessions/<int:session_id>/review/", sessions.ReviewApi.as_view(), name="session-review"),
     path("revision-queue/", RevisionQueueApi.as_view(), name="revision-queue"),
+    path("analytics/", include("analytics_app.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
@@ -34,6 +36,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.ENABLE_TEST_ENDPOINTS:
+    urlpatterns.append(path("test/", include("examplatform.test_endpoints")))
 
 handler404 = "examplatform.errors.json_404"
 handler500 = "examplatform.errors.json_500"

@@ -4,13 +4,15 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import path
 
+from examplatform.admin_gates import PausedBulkActionsMixin, paused_in_exam_mode
+
 from . import services
 from .models import Block, ExamSession, Question, SessionAnswer, SessionQuestion, SessionResult, Theme
 from .question_import import OPTION_LETTERS, ImportFormatError, import_questions, parse_rows
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
     list_display = ["name", "active_questions"]
     search_fields = ["name"]
 
@@ -25,7 +27,7 @@ class BlockAdmin(admin.ModelAdmin):
 
 
 @admin.register(Theme)
-class ThemeAdmin(admin.ModelAdmin):
+class ThemeAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
     list_display = ["name", "block"]
     list_filter = ["block"]
     list_select_related = ["block"]
@@ -72,7 +74,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
     form = QuestionForm
     list_display = ["id", "short_stem", "block", "theme", "difficulty", "is_active"]
     list_filter = ["is_active", "block", "theme", "difficulty"]
@@ -101,6 +103,7 @@ class QuestionAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @paused_in_exam_mode("admin:sessions_app_question_changelist")
     def import_view(self, request):
         if not self.has_add_permission(request):
             return redirect("admin:sessions_app_question_changelist")
@@ -162,7 +165,7 @@ class SessionResultInline(ReadOnlyInline):
 
 
 @admin.register(ExamSession)
-class ExamSessionAdmin(admin.ModelAdmin):
+class ExamSessionAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
     list_display = ["id", "user", "mode", "status", "question_count", "created_at", "deadline", "score"]
     list_filter = ["status", "mode"]
     list_select_related = ["user"]

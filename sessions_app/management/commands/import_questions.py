@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from examplatform import exam_mode
 from sessions_app.question_import import ImportFormatError, import_questions, parse_rows
 
 
@@ -11,8 +12,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
         parser.add_argument("--dry-run", action="store_true", help="validate only")
+        parser.add_argument("--force", action="store_true", help="import even while exam mode is on")
 
-    def handle(self, *args, path, dry_run, **options):
+    def handle(self, *args, path, dry_run, force, **options):
+        if not dry_run:
+            exam_mode.refuse_unless_forced(force=force, what="importing questions")
         try:
             rows = parse_rows(content=path.read_bytes(), filename=path.name)
         except (OSError, ImportFormatError) as exc:
