@@ -12,7 +12,7 @@ TEST_ENV := DJANGO_SECRET_KEY=test-only-secret-key-of-at-least-32-bytes \
 # The embedded demo: SQLite and a local-memory cache, no services needed.
 DEMO_ENV := DJANGO_DEMO=true
 
-.PHONY: run test lint install install-dev bench loadtest clean
+.PHONY: run test lint install install-dev bench loadtest clean browser
 
 $(BIN)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -47,7 +47,13 @@ lint: install-dev
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py check
 
-test: lint
+# The admin browser test drives Debian's headless Chromium (Playwright never downloads a browser here).
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+browser: /usr/bin/chromium
+
+test: lint browser
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
