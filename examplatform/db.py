@@ -1,5 +1,7 @@
 """Small SQL helpers the ORM doesn't offer: upserts that tell the caller what happened."""
 
+from datetime import UTC, datetime
+
 from django.db import connection
 from django.db.models import Model
 
@@ -27,6 +29,15 @@ def insert_ignore_conflict(model: type[Model], *, conflict: tuple[str, ...], val
         cursor.execute(sql, field_values)
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def db_datetime(value) -> datetime | None:
+    """A datetime read by raw SQL: SQLite hands back naive UTC text, PostgreSQL an aware datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def row_lock_clause() -> str:

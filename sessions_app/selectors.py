@@ -1,6 +1,11 @@
 """Reads for the student path; each returns what its caller needs in a fixed number of queries."""
 
+import json
+
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from examplatform.db import db_datetime
 
 from .exceptions import SessionNotFound
 from .models import Block, ExamSession, Question, SessionAnswer, SessionQuestion, SessionResult, Theme
@@ -47,13 +52,36 @@ def session_result(*, session_id: int) -> SessionResult:
     return SessionResult.objects.get(session_id=session_id)
 
 
-def answer_target(*, user_id: int, session_id: int, question_id: int) -> SessionQuestion | None:
-    """The session and question an answer is about, in one query (None if either is missing)."""
-    return (
-        SessionQuestion.objects.select_related("session", "question")
-        .filter(session_id=session_id, question_id=question_id, session__user_id=user_id)
-        .first()
+_ANSWER_TARGET_SQL = f"""
+    SELECT s.mode, s.status, s.deadline, q.options, q.correct_option, q.explanation, q.is_active
+    FROM {SessionQuestion._meta.db_table} sq
+    JOIN {ExamSession._meta.db_table} s ON s.id = sq.session_id
+    JOIN {Question._meta.db_table} q ON q.id = sq.question_id
+    WHERE sq.session_id = %s AND sq.question_id = %s AND s.user_id = %s
+"""
+
+
+def answer_target(*, user_id: int, session_id: int, question_id: int) -> tuple[ExamSession, Question] | None:
+    """The session and question an answer is about, in one query (None if either is missing).
+
+    Hand-written SQL: this is the hottest read of exam day, and building the
+    equivalent select_related query cost more Python time (~0.9 ms) than the
+    query itself. Served by sessions_sq_session_question_uniq.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_ANSWER_TARGET_SQL, [session_id, question_id, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    mode, status, deadline, options, correct_option, explanation, is_active = row
+    if isinstance(options, str):  # SQLite and psycopg's jsonb text both come back unparsed
+        options = json.loads(options)
+    session = ExamSession(id=session_id, user_id=user_id, mode=mode, status=status, deadline=db_datetime(deadline))
+    question = Question(
+        id=question_id, options=options, correct_option=correct_option, explanation=explanation,
+        is_active=bool(is_active),
     )
+    return session, question
 
 
 def draw_questions(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from examplatform.db import insert_ignore_conflict, row_lock_clause
+from examplatform.db import db_datetime, insert_ignore_conflict, row_lock_clause
 
 from . import selectors
 from .exceptions import (
@@ -173,7 +173,7 @@ def record_answer(
     if target is None:
         selectors.session_for_user(user_id=user_id, session_id=session_id)  # 404 for a foreign session
         raise QuestionNotInSession()
-    session, question = target.session, target.question
+    session, question = target
     _ensure_open(session, now=now)
     if not question.is_active:
         raise QuestionInactive()
@@ -216,9 +216,7 @@ def record_answer(
 
 def _from_db(row) -> tuple:
     option, is_correct, flagged, seq, answered_at = row
-    if isinstance(answered_at, str):  # SQLite's RETURNING skips the converters
-        answered_at = datetime.fromisoformat(answered_at)
-    return option, bool(is_correct), bool(flagged), seq, answered_at
+    return option, bool(is_correct), bool(flagged), seq, db_datetime(answered_at)
 
 
 def _ensure_open(session: ExamSession, *, now: datetime) -> None:
