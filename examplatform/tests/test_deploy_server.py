@@ -1,0 +1,159 @@
+"""The app server's configuration (deploy/gunicorn.conf.py, examplatform/server.py) and its behaviour for real."""
+
+import os
+import runpy
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from examplatform import capacity, server
+from examplatform.testing import ROOT, app_server, http_json
+
+CONF = ROOT / "deploy" / "gunicorn.conf.py"
+
+
+def load_conf(monkeypatch, **env) -> dict:
+    for name in ("SERVER_WORKER_CLASS", "GUNICORN_WORKER_CLASS", "UVICORN_WORKERS", "WEB_CONCURRENCY",
+                 "UVICORN_LIMIT_CONCURRENCY", "UVICORN_LIMIT_MAX_REQUESTS", "UVICORN_TIMEOUT_KEEP_ALIVE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(CONF))
+
+
+def fake_cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+class TestCpuLimit:
+    def test_it_reads_the_cgroup_v2_quota(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(os, "cpu_count", lambda: 8)
+        assert capacity.cpu_limit(fake_cgroup(tmp_path, {"cpu.max": "150000 100000\n"})) == 1.5
+
+    def test_it_uses_the_host_cores_when_the_quota_is_max(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(os, "cpu_count", lambda: 8)
+        assert capacity.cpu_limit(fake_cgroup(tmp_path, {"cpu.max": "max 100000\n"})) == 8
+
+    def test_it_reads_the_cgroup_v1_quota(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(os, "cpu_count", lambda: 8)
+        root = fake_cgroup(tmp_path, {"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"})
+        assert capacity.cpu_limit(root) == 2
+
+    def test_it_never_exceeds_the_host_cores(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        assert capacity.cpu_limit(fake_cgroup(tmp_path, {"cpu.max": "800000 100000\n"})) == 2
+
+    def test_it_falls_back_to_the_host_without_a_cgroup(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(os, "cpu_count", lambda: 3)
+        assert capacity.cpu_limit(tmp_path) == 3
+
+    def test_a_one_and_a_half_cpu_container_gets_five_workers(self):
+        assert capacity.default_workers(1.5) == 5
+
+
+class TestGunicornConf:
+    def test_it_defaults_to_sync_workers_sized_from_the_cpu_limit(self, monkeypatch):
+        conf = load_conf(monkeypatch)
+        assert conf["worker_class"] == "sync"
+        assert conf["workers"] == capacity.default_workers()
+
+    def test_it_keeps_the_spec_defaults(self, monkeypatch):
+        conf = load_conf(monkeypatch)
+        assert conf["keepalive"] == 5
+        assert conf["worker_connections"] == 200
+        assert conf["max_requests"] == 10000
+        # Jitter, so workers started together don't recycle together.
+        assert conf["max_requests_jitter"] == 1000
+        assert conf["graceful_timeout"] < 30  # below the compose stop_grace_period
+        assert conf["preload_app"] is False
+
+    def test_it_reads_the_spec_knobs(self, monkeypatch):
+        conf = load_conf(monkeypatch, UVICORN_WORKERS="7", UVICORN_TIMEOUT_KEEP_ALIVE="9",
+                         UVICORN_LIMIT_CONCURRENCY="50", UVICORN_LIMIT_MAX_REQUESTS="500")
+        assert (conf["workers"], conf["keepalive"], conf["worker_connections"]) == (7, 9, 50)
+        assert (conf["max_requests"], conf["max_requests_jitter"]) == (500, 50)
+
+    @pytest.mark.parametrize(("value", "worker_class"), [
+        ("sync", "sync"),
+        ("gthread", "examplatform.server.SheddingThreadWorker"),
+        ("uvicorn", "examplatform.server.DjangoUvicornWorker"),
+        ("uvicorn_worker.UvicornWorker", "examplatform.server.DjangoUvicornWorker"),
+    ])
+    def test_one_setting_picks_the_worker_model(self, monkeypatch, value, worker_class):
+        assert load_conf(monkeypatch, SERVER_WORKER_CLASS=value)["worker_class"] == worker_class
+
+    def test_it_refuses_an_unknown_worker_model(self, monkeypatch):
+        with pytest.raises(ValueError, match="SERVER_WORKER_CLASS"):
+            load_conf(monkeypatch, SERVER_WORKER_CLASS="eventlet")
+
+    def test_the_uvicorn_worker_gets_the_concurrency_limit_and_no_lifespan(self, monkeypatch):
+        monkeypatch.setenv("UVICORN_LIMIT_CONCURRENCY", "42")
+
+        from gunicorn.config import Config
+        from gunicorn.glogging import Logger
+
+        cfg = Config()
+        worker = server.DjangoUvicornWorker(0, os.getpid(), [], None, 30, cfg, Logger(cfg))
+        worker.tmp.close()
+        assert worker.config.limit_concurrency == 42
+        assert worker.config.lifespan == "off"
+
+
+def get_later(url: str, results: list) -> threading.Thread:
+    thread = threading.Thread(target=lambda: results.append(http_json("GET", url, timeout=30)))
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("model", ["sync", "gthread", "uvicorn"])
+def test_it_finishes_an_in_flight_request_when_the_master_gets_sigterm(model):
+    env = {"SERVER_WORKER_CLASS": model, "ENABLE_TEST_ENDPOINTS": "true", "GUNICORN_THREADS": "2"}
+    with app_server(env=env, workers=1) as srv:
+        results: list = []
+        thread = get_later(f"{srv.url}/test/slow/?seconds=2", results)
+        time.sleep(0.5)  # sequencing only: let the request reach the worker
+        os.kill(srv.process.pid, signal.SIGTERM)
+        thread.join(timeout=30)
+        assert srv.process.wait(timeout=30) == 0
+        assert [r.status for r in results] == [200], srv.log()
+        assert results[0].body == {"slept": 2.0}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("model", "limit"), [
+    ("gthread", 2),
+    # uvicorn counts the arriving connection too: a limit of 3 admits 2 at once.
+    ("uvicorn", 3),
+])
+def test_it_sheds_requests_beyond_the_concurrency_limit_with_503(model, limit):
+    env = {"SERVER_WORKER_CLASS": model, "ENABLE_TEST_ENDPOINTS": "true", "GUNICORN_THREADS": "2",
+           "UVICORN_LIMIT_CONCURRENCY": str(limit)}
+    with app_server(env=env, workers=1) as srv:
+        results: list = []
+        threads = [get_later(f"{srv.url}/test/slow/?seconds=3", results) for _ in range(2)]
+        time.sleep(0.7)  # sequencing only: both slow requests are in the worker
+        shed = http_json("GET", f"{srv.url}/health", timeout=5)
+        for thread in threads:
+            thread.join(timeout=30)
+        after = http_json("GET", f"{srv.url}/health", timeout=5)
+    assert shed.status == 503
+    assert sorted(r.status for r in results) == [200, 200]
+    assert after.status == 200
+    if model == "gthread":
+        assert shed.headers["Retry-After"] == "1"
+        assert shed.body["code"] == "overloaded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_uvicorn_model_serves_django_through_asgi():
+    with app_server(env={"SERVER_WORKER_CLASS": "uvicorn"}, workers=1) as srv:
+        reply = http_json("GET", f"{srv.url}/api/v1/blocks/")
+        assert reply.status == 401  # DRF answered: the whole Django stack runs under uvicorn
+        assert "uvicorn" in srv.log().lower() or "DjangoUvicornWorker" in srv.log()
