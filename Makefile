@@ -56,5 +56,19 @@ browser: /usr/bin/chromium
 test: lint browser
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
+# Exam-day load test and benchmarks (docs/performance.md): the real server on PostgreSQL and Redis, each with
+# its own database (examplatform_load / examplatform_bench / examplatform_big) and Redis db 9.
+# make loadtest [MODE=gate|capacity|storm] [STUDENTS=50] [DURATION=120]; make bench [BIG=1]
+MODE ?= gate
+loadtest: install-dev
+	cd deploy/loadtest && MODE=$(MODE) $(if $(STUDENTS),STUDENTS=$(STUDENTS)) $(if $(DURATION),DURATION=$(DURATION)) \
+		../../$(BIN)/python run.py
+
+/usr/bin/wrk:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
+bench: install-dev /usr/bin/wrk
+	cd deploy/bench && $(if $(BIG),BIG=$(BIG)) ../../$(BIN)/python bench.py
+
 clean:
 	rm -rf $(VENV) var staticfiles
