@@ -6,4 +6,4 @@ class ExamPlatformConfig(AppConfig):
     verbose_name = "Exam platform"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from . import checks, schema  # noqa: F401  (register the system checks and the OpenAPI auth extension)

@@ -1,4 +1,4 @@
-"""Log in, refresh, log out."""
+"""Log in (rate-limited per IP), refresh, log out."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -6,8 +6,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.views import TokenObtainPairView
 
 from . import auth
+from .throttles import LoginRateThrottle
 
 
 class LogoutSerializer(serializers.Serializer):
@@ -33,3 +35,9 @@ class LogoutApi(APIView):
         except TokenError as exc:
             raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from exc
         return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class LoginApi(TokenObtainPairView):
+    """simplejwt's login, rate-limited per client IP (the student API's limit is per user)."""
+
+    throttle_classes = [LoginRateThrottle]

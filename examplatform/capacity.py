@@ -47,20 +47,32 @@ def threads(environ: os._Environ | dict = os.environ) -> int:
     return int(environ.get("GUNICORN_THREADS") or 1)
 
 
-def pool_sizes(environ: os._Environ | dict = os.environ) -> tuple[int, int]:
-    """(min_size, max_size) of one worker's pool.
+def connection_budget(environ: os._Environ | dict = os.environ) -> int:
+    """Connections the whole backend may hold (DB_CONNECTION_BUDGET, default the spec's 10 + 10)."""
+    value = environ.get("DB_CONNECTION_BUDGET")
+    return int(value) if value else DEFAULT_POOL_SIZE_BUDGET + DEFAULT_OVERFLOW_BUDGET
 
-    Every worker gets an equal share of the budget but never fewer connections
-    than it has threads (a sync worker needs one, a threaded one one per thread).
+
+def pool_sizes(environ: os._Environ | dict = os.environ) -> tuple[int, int]:
+    """(min_size, max_size) of one worker's pool: DB_POOL_SIZE kept open, up to DB_MAX_OVERFLOW more.
+
+    By default every worker gets an equal share of the budget, but never more than
+    it can use at once: one connection per thread (a sync worker holds one, since
+    Django uses one connection per thread). Threads beyond the share wait for a
+    connection, at most DB_POOL_TIMEOUT.
     """
     n_workers = workers(environ)
-    n_threads = threads(environ)
+    usable = threads(environ)
+    share_max = max(1, connection_budget(environ) // n_workers)
+    share_min = max(1, DEFAULT_POOL_SIZE_BUDGET * share_max // (DEFAULT_POOL_SIZE_BUDGET + DEFAULT_OVERFLOW_BUDGET))
+    default_max = min(share_max, usable)
     size = environ.get("DB_POOL_SIZE")
     overflow = environ.get("DB_MAX_OVERFLOW")
-    size = int(size) if size else max(1, DEFAULT_POOL_SIZE_BUDGET // n_workers)
-    overflow = int(overflow) if overflow else max(0, DEFAULT_OVERFLOW_BUDGET // n_workers)
-    size = max(size, min(n_threads, size + overflow))
-    return size, max(size, size + overflow, n_threads)
+    size = int(size) if size else min(share_min, default_max)
+    overflow = int(overflow) if overflow else max(0, default_max - size)
+    if size < 0 or overflow < 0:
+        raise ValueError("DB_POOL_SIZE and DB_MAX_OVERFLOW must not be negative")
+    return size, max(1, size + overflow)
 
 
 def pool_options(env) -> dict:

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Database down or pool exhausted -> 503 + Retry-After, not a 500 (docs/resilience.md).
+    "examplatform.resilience.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,6 +94,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Never persistent connections with a pool (and never under ASGI): the pool
     # is the one place connections are kept.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django's backend, failing fast while the database is down (docs/resilience.md).
+    DATABASES["default"]["ENGINE"] = "examplatform.postgres"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"]["pool"] = pool_options(env)
@@ -99,6 +103,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env(
         "DATABASE_TEST_NAME", default=f"test_{DATABASES['default']['NAME']}"
     )
+
+# A request that finds the database down is refused at once; one per interval probes it.
+DB_DOWN_RETRY_SECONDS = env.float("DB_DOWN_RETRY_SECONDS", default=1.0)
+DB_RETRY_AFTER_SECONDS = env.int("DB_RETRY_AFTER_SECONDS", default=2)
+# Server connections kept free of the web pools (the check examplatform.W002 warns when they don't fit).
+DB_CONNECTION_RESERVE = env.int("DB_CONNECTION_RESERVE", default=10)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded demo: several workers share one file, so wait for the write
@@ -128,11 +138,15 @@ if REDIS_URL:
                 "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
                 "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
                 "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 0)},
+                # Fail-open: with the breaker open or Redis down, reads return the default, writes are dropped.
+                "IGNORE_EXCEPTIONS": True,
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# After a Redis failure every worker skips Redis this long, then one request probes it.
+REDIS_BREAKER_RESET_SECONDS = env.float("REDIS_BREAKER_RESET_SECONDS", default=5.0)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -166,6 +180,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "examplatform.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per student on the API, per client IP on login (examplatform/throttles.py); generous, and
+    # not enforced while Redis is down.
+    "DEFAULT_THROTTLE_CLASSES": ["examplatform.throttles.StudentRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("THROTTLE_USER_RATE", default="1200/min"),
+        "login": env("THROTTLE_LOGIN_RATE", default="3000/min"),
+    },
+    # Proxies in front whose X-Forwarded-For is believed for the login limit (1 behind Traefik).
+    "NUM_PROXIES": env.int("THROTTLE_NUM_PROXIES", default=0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")

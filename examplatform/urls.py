@@ -2,16 +2,16 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenRefreshView
 
 from analytics_app.apis import RevisionQueueApi
 from sessions_app import apis as sessions
 
-from .auth_apis import LogoutApi
+from .auth_apis import LoginApi, LogoutApi
 from .health import health
 
 api_v1 = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/", LoginApi.as_view(), name="token-obtain"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("auth/logout/", LogoutApi.as_view(), name="logout"),
     path("blocks/", sessions.BlockListApi.as_view(), name="blocks"),
