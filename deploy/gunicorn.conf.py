@@ -35,3 +35,5 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 preload_app = False
 accesslog = None
 errorlog = "-"
+# prometheus_client multiprocess mode: a clean metrics dir per start, dead workers' gauges dropped.
+from examplatform.observability.gunicorn_hooks import child_exit, on_exit, on_starting  # noqa: E402, F401

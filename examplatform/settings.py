@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its timing covers every middleware below and it sees every response.
+    "examplatform.observability.middleware.ObservabilityMiddleware",
     # Database down or pool exhausted -> 503 + Retry-After, not a 500 (docs/resilience.md).
     "examplatform.resilience.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -221,12 +223,35 @@ EXAM_MAX_QUESTIONS = env.int("EXAM_MAX_QUESTIONS", default=200)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 EXAM_MODE = env.bool("EXAM_MODE", default=False)
 
+# --- Observability (docs/observability.md) ---------------------------------
+SLOW_REQUEST_WARN_MS = env.float("SLOW_REQUEST_WARN_MS", default=500.0)
+SLOW_REQUEST_ERROR_MS = env.float("SLOW_REQUEST_ERROR_MS", default=1500.0)
+SLOW_SQL_WARN_MS = env.float("SLOW_SQL_WARN_MS", default=100.0)
+SLOW_SQL_ERROR_MS = env.float("SLOW_SQL_ERROR_MS", default=300.0)
+# Whose X-Request-ID is believed (addresses or CIDRs); anyone else's is replaced.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=["127.0.0.0/8", "::1"])
+# Who may scrape /metrics without METRICS_TOKEN (never a request relayed by the proxy).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.0/8", "::1"])
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+READY_DB_TIMEOUT_SECONDS = env.float("READY_DB_TIMEOUT_SECONDS", default=2.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "examplatform.observability.jsonlog.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "json": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One JSON line per request, plus slow_request / slow_sql reports.
+        "examplatform.request": {
+            "handlers": ["json"], "level": env("REQUEST_LOG_LEVEL", default="INFO"), "propagate": False,
+        },
+        "examplatform.sql": {"handlers": ["json"], "level": "WARNING", "propagate": False},
+    },
 }
 
 if not DEBUG and not DEMO:

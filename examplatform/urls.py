@@ -8,7 +8,8 @@ from analytics_app.apis import RevisionQueueApi
 from sessions_app import apis as sessions
 
 from .auth_apis import LoginApi, LogoutApi
-from .health import health
+from .health import health, ready
+from .observability.views import metrics_view
 
 api_v1 = [
     path("auth/token/", LoginApi.as_view(), name="token-obtain"),
@@ -32,6 +33,8 @@ api_v1 = [
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("health/ready", ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
