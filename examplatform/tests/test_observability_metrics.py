@@ -1,0 +1,232 @@
+"""/metrics: what it exports, who may read it, several workers summed; the alert rules refer to real metrics."""
+
+import json
+import os
+import re
+import signal
+import threading
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from examplatform import exam_mode
+from examplatform.testing import app_server, http_json, wait_for
+
+pytestmark = pytest.mark.django_db
+
+ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(parsed, name: str, **labels) -> float:
+    return parsed.get((name, frozenset(labels.items())), 0.0)
+
+
+def scrape(client=None, **extra) -> dict:
+    response = (client or Client()).get("/metrics", **extra)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    return samples(response.content.decode())
+
+
+def test_it_counts_requests_by_route_pattern_and_status(api, bank):
+    before = scrape()
+    session = api.post("/api/v1/sessions/", {"count": 2, "mode": "tutor"}, format="json").json()
+    question = session["questions"][0]["id"]
+    api.put(f"/api/v1/sessions/{session['id']}/answers/{question}/", {"option": "a"}, format="json")
+    Client().get("/no/such/page")
+    after = scrape()
+
+    route = "api/v1/sessions/<int:session_id>/answers/<int:question_id>/"
+    answer = {"method": "PUT", "route": route, "status": "200"}
+    assert value(after, "examplatform_http_requests_total", **answer) - value(
+        before, "examplatform_http_requests_total", **answer) == 1
+    assert value(after, "examplatform_http_request_duration_seconds_count", **answer) - value(
+        before, "examplatform_http_request_duration_seconds_count", **answer) == 1
+    unmatched = {"method": "GET", "route": "<unmatched>", "status": "404"}
+    assert value(after, "examplatform_http_requests_total", **unmatched) - value(
+        before, "examplatform_http_requests_total", **unmatched) == 1
+    assert value(after, "examplatform_db_queries_total", route=route) > value(
+        before, "examplatform_db_queries_total", route=route)
+    assert value(after, "examplatform_http_request_db_seconds_count", route=route) > value(
+        before, "examplatform_http_request_db_seconds_count", route=route)
+
+
+def test_it_reports_the_pool_and_the_breaker(api, bank):
+    api.get("/api/v1/blocks/")
+    parsed = scrape()
+    assert value(parsed, "examplatform_db_pool_max") >= 1
+    assert value(parsed, "examplatform_db_pool_size") >= 1
+    assert ("examplatform_db_pool_in_use", frozenset()) in parsed
+    assert ("examplatform_db_pool_waiting", frozenset()) in parsed
+    assert value(parsed, "examplatform_redis_breaker_state") in {0, 1, 2}
+
+
+def test_it_reports_exam_mode_and_when_it_ends():
+    now = timezone.now()
+    until = now + timedelta(hours=2)
+    exam_mode.turn_on(by="test", now=now, until=until)
+    try:
+        parsed = scrape()
+    finally:
+        exam_mode.forget()
+    assert value(parsed, "examplatform_exam_mode_on") == 1
+    assert value(parsed, "examplatform_exam_mode_expires_at_seconds") == pytest.approx(until.timestamp())
+
+
+def test_exam_mode_off_has_no_end_time():
+    exam_mode.forget()
+    parsed = scrape()
+    assert value(parsed, "examplatform_exam_mode_on") == 0
+    assert value(parsed, "examplatform_exam_mode_expires_at_seconds") == 0
+
+
+@pytest.mark.parametrize(
+    ("remote", "headers", "allowed"),
+    [
+        ("127.0.0.1", {}, True),
+        ("203.0.113.9", {}, False),
+        # Relayed by a proxy on this host: the real client is someone on the internet.
+        ("127.0.0.1", {"HTTP_X_FORWARDED_FOR": "198.51.100.7"}, False),
+        ("203.0.113.9", {"HTTP_AUTHORIZATION": "Bearer s3cret-scrape-token"}, True),
+        ("203.0.113.9", {"HTTP_AUTHORIZATION": "Bearer wrong"}, False),
+    ],
+)
+def test_it_is_closed_to_the_public(settings, remote, headers, allowed):
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+    response = Client().get("/metrics", REMOTE_ADDR=remote, **headers)
+    if allowed:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+        assert response.json() == {"detail": "Metrics are not public.", "code": "forbidden"}
+
+
+def test_the_allowed_networks_come_from_the_environment(settings):
+    settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
+    assert Client().get("/metrics", REMOTE_ADDR="10.20.30.40").status_code == 200
+    assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+# --- Several worker processes ---------------------------------------------------------------
+
+
+def _json_lines(log: str) -> list[dict]:
+    lines = []
+    for raw in log.splitlines():
+        if raw.startswith("{"):
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                continue
+    return lines
+
+
+def _served_by(log: str, route: str) -> list[int]:
+    return [line["pid"] for line in _json_lines(log) if line.get("event") == "request" and line.get("route") == route]
+
+
+def _scrape_count(server, route: str) -> float:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:  # noqa: S310 - loopback
+        parsed = samples(response.read().decode())
+    return sum(v for (name, labels), v in parsed.items()
+               if name == "examplatform_http_requests_total" and ("route", route) in labels)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scrape_of_any_worker_sums_every_workers_counts_even_after_one_dies():
+    env = {"ENABLE_TEST_ENDPOINTS": "true", "SLOW_SQL_WARN_MS": "50"}
+    with app_server(env=env, workers=3) as server:
+        sent = 0
+        # Three concurrent half-second requests on three sync workers land on three different workers.
+        for _ in range(5):
+            threads = [threading.Thread(target=http_json, args=("GET", f"{server.url}/test/slow/?seconds=0.5"))
+                       for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            sent += 3
+            wait_for(lambda n=sent: len(_served_by(server.log(), "test/slow/")) == n, timeout=10, what="request logs")
+            if len(set(_served_by(server.log(), "test/slow/"))) == 3:
+                break
+        assert len(set(_served_by(server.log(), "test/slow/"))) == 3
+
+        # Each scrape is answered by whichever worker accepts it; every one reports the total.
+        assert {_scrape_count(server, "test/slow/") for _ in range(6)} == {sent}
+
+        # A killed worker's counts stay in the totals; gunicorn replaces it.
+        victim = server.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in server.worker_pids() and len(server.worker_pids()) == 3, timeout=30,
+                 what="replacement worker")
+        assert _scrape_count(server, "test/slow/") == sent
+
+        # The slowest queries are one grep away in the server's log.
+        http_json("GET", f"{server.url}/test/slow-sql/?seconds=0.08&secret=do-not-log-me")
+        wait_for(lambda: "slow_sql" in server.log(), timeout=10, what="slow_sql line")
+        (report,) = [line for line in _json_lines(server.log()) if line.get("event") == "slow_sql"]
+        assert report["slowest_queries"][0]["sql"] == "SELECT pg_sleep(?), ? <> ?"
+        assert "do-not-log-me" not in server.log()
+
+        metrics_dir = re.search(r"prometheus multiprocess dir: (\S+)", server.log()).group(1)
+        assert Path(metrics_dir).is_dir()
+    assert not Path(metrics_dir).exists()
+
+
+# --- Alert rules ---------------------------------------------------------------------------
+
+
+def _routes(patterns=None, prefix: str = "") -> set[str]:
+    found = set()
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(entry, URLResolver):
+            found |= _routes(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            found.add(prefix + str(entry.pattern))
+    return found
+
+
+def test_the_alert_rules_are_well_formed_and_use_exported_metrics_and_real_routes(api, bank):
+    rules = [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+    api.get("/api/v1/blocks/")
+    exported = {name for name, _ in scrape()}
+    routes = _routes()
+    wanted = {"HealthP95OverTarget", "SessionCreateP95OverTarget", "AnswerP95OverTarget", "SubmitP95OverTarget",
+              "ApiP95OverTarget", "High5xxRate", "DbPoolNearExhaustion", "RedisCircuitBreakerOpen",
+              "ExamModeOnPastExpiry"}
+    assert wanted <= {rule["alert"] for rule in rules}
+    for rule in rules:
+        expr = rule["expr"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
+        assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), rule["alert"]
+        for metric in re.findall(r"\bexamplatform_[a-z_]+", expr):
+            assert metric in exported, (rule["alert"], metric)
+        for route in re.findall(r'route="([^"]+)"', expr):
+            assert route in routes, (rule["alert"], route)
+
+
+def test_the_p95_alerts_use_the_specs_targets():
+    rules = {rule["alert"]: rule["expr"] for group in yaml.safe_load(ALERTS.read_text())["groups"]
+             for rule in group["rules"]}
+    targets = {"HealthP95OverTarget": 0.05, "SessionCreateP95OverTarget": 0.2, "AnswerP95OverTarget": 0.1,
+               "SubmitP95OverTarget": 0.3, "ApiP95OverTarget": 0.5}
+    for alert, seconds in targets.items():
+        assert "histogram_quantile(0.95," in rules[alert]
+        assert float(rules[alert].rsplit(">", 1)[1]) == seconds, alert
