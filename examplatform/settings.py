@@ -222,6 +222,8 @@ EXAM_SECONDS_PER_QUESTION = env.int("EXAM_SECONDS_PER_QUESTION", default=90)
 EXAM_MAX_QUESTIONS = env.int("EXAM_MAX_QUESTIONS", default=200)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 EXAM_MODE = env.bool("EXAM_MODE", default=False)
+# Unauthenticated endpoints for tests and benchmarks (examplatform/test_endpoints.py); never in production.
+ENABLE_TEST_ENDPOINTS = env.bool("ENABLE_TEST_ENDPOINTS", default=False)
 
 # --- Observability (docs/observability.md) ---------------------------------
 SLOW_REQUEST_WARN_MS = env.float("SLOW_REQUEST_WARN_MS", default=500.0)
