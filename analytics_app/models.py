@@ -42,6 +42,7 @@ class UserThemeMastery(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "user theme mastery"
         constraints = [
             # Mastery lookups (WHERE user_id = ? [AND theme_id = ?]) and the upsert target.
             models.UniqueConstraint(fields=["user", "theme"], name="analytics_utm_user_theme_uniq"),
@@ -85,6 +86,7 @@ class PendingAnalytics(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "pending analytics"
 
 
 class ExamModeSwitch(models.Model):
