@@ -111,6 +111,7 @@ def generate_sessions(
     created = "%(now)s - make_interval(secs => mod(g * 7919, 31536000))" if closed else "%(now)s"
     status = f"CASE WHEN mod(g, {EXPIRED_ONE_IN}) = 0 THEN 'expired' ELSE 'submitted' END" if closed else "'active'"
     ended = f"{created} + make_interval(secs => {time_limit_seconds // 2})"
+    batch = "generate_series(%(lo)s::bigint, %(hi)s::bigint) g"
     sql = [
         f"INSERT INTO {t['es']} (id, user_id, mode, status, filters, question_count, created_at, time_limit_seconds,"
         " deadline, submitted_at, score)"
@@ -118,9 +119,9 @@ def generate_sessions(
         f" '{{\"block\": null, \"themes\": [], \"count\": {q}}}'::jsonb, {q}, {created}, {time_limit_seconds},"
         f" {created} + make_interval(secs => {time_limit_seconds}),"
         + (f" {ended}, round(100.0 * {n_right} / {q}, 1)" if closed else " NULL, NULL")
-        + " FROM generate_series(%(lo)s, %(hi)s) g",
+        + f" FROM {batch}",
         f"INSERT INTO {t['sq']} (session_id, question_id, position)"
-        f" SELECT g, {question}, k + 1 FROM generate_series(%(lo)s, %(hi)s) g, generate_series(0, {q - 1}) k",
+        f" SELECT g, {question}, k + 1 FROM {batch}, generate_series(0, {q - 1}) k",
     ]
     if answered:
         sql.append(
@@ -128,13 +129,13 @@ def generate_sessions(
             " first_answered_at, answered_at)"
             f" SELECT g, {question}, {chosen}, {is_right}, k = 0, 1,"
             f" {created} + make_interval(secs => 30 * (k + 1)), {created} + make_interval(secs => 30 * (k + 1))"
-            f" FROM generate_series(%(lo)s, %(hi)s) g, generate_series(0, {q - 1}) k"
+            f" FROM {batch}, generate_series(0, {q - 1}) k"
         )
     if closed:
         sql.append(
             f"INSERT INTO {t['sr']} (session_id, status, correct, answered, total, submitted_at)"
             f" SELECT g, {status}, {n_right if answered else 0}, {q if answered else 0}, {q}, {ended}"
-            " FROM generate_series(%(lo)s, %(hi)s) g"
+            f" FROM {batch}"
         )
     params = {"users": user_ids, "n_users": len(user_ids), "qids": qids, "right": right, "now": now}
     last = first + sessions - 1
