@@ -13,6 +13,9 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
+# The module, not its `breaker`: the attribute is read on each call, so a replaced breaker is followed.
+from examplatform import redis_client
+
 logger = logging.getLogger(__name__)
 
 # Bucket edges sit on the spec's p95 targets (health 50 ms, answer 100 ms, create 200 ms,
@@ -103,8 +106,6 @@ def sample_pool(*, force: bool = False) -> None:
 def sample_breaker() -> None:
     """Cheap enough for every request: the gauge is only written when the state changed."""
     global _breaker_seen
-    from examplatform import redis_client
-
     state = getattr(getattr(redis_client, "breaker", None), "current_state", "closed")
     if state != _breaker_seen:
         BREAKER_STATE.set(BREAKER_VALUES.get(state, 2))
