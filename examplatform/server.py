@@ -12,6 +12,7 @@ immediate 503 instead of waiting behind the busy ones.
 - uvicorn: Django's ASGI handler under uvicorn, which sheds beyond limit_concurrency itself.
 """
 
+import contextlib
 import errno
 import os
 import selectors
@@ -111,10 +112,8 @@ class SheddingThreadWorker(ThreadWorker):
 
     def _forget_shed(self, client: socket.socket) -> None:
         self.shed_deadlines.pop(client, None)
-        try:
+        with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(client)
-        except (KeyError, ValueError, OSError):
-            pass
         client.close()
 
     def murder_pending(self):
