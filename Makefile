@@ -46,6 +46,9 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py check
+	# The production compose file, as the real Compose binary reads it (placeholder secrets).
+	DJANGO_SECRET_KEY=compose-check POSTGRES_PASSWORD=compose-check \
+		$(BIN)/docker-compose -f deploy/docker-compose.prod.yml --env-file .env.example config --quiet
 
 # The admin browser test drives Debian's headless Chromium (Playwright never downloads a browser here).
 /usr/bin/chromium:
