@@ -1,5 +1,6 @@
 """Recalculating mastery and rebuilding the revision queue land where the live updates did."""
 
+from contextlib import nullcontext
 from io import StringIO
 
 import pytest
@@ -67,3 +68,29 @@ def test_dry_runs_change_nothing(students):
         "would recompute the mastery of 2 users", "would rebuild the revision queue of 1 users"
     ]
     assert not UserThemeMastery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_is_not_applied_half_way_through_a_rebuild_and_the_drain_applies_it_after(themes):
+    import psycopg
+    from django.db import connection
+
+    from analytics_app.services import MAINTENANCE_LOCK, apply_session_analytics
+
+    user = UserFactory()
+    exam_mode.turn_on(by="test", now=timezone.now())
+    # A transactional test: nothing to capture, commits are real.
+    session_id = sit_session(user=user, theme_ids=themes, count=8, day=0, pattern=0,
+                             run_on_commit=lambda execute: nullcontext())
+    exam_mode.turn_off(by="test", now=timezone.now())
+    s = connection.settings_dict
+    with psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"] or "postgres",
+                         dbname=s["NAME"]) as rebuild:
+        # Another process is rebuilding: it holds the maintenance lock in its transaction.
+        rebuild.execute("SELECT pg_advisory_xact_lock(%s)", [MAINTENANCE_LOCK])
+        assert apply_session_analytics(session_id=session_id) is False
+        assert PendingAnalytics.objects.filter(session_id=session_id).exists()
+        rebuild.rollback()
+    assert apply_session_analytics(session_id=session_id) is True
+    assert sum(m.attempts for m in UserThemeMastery.objects.filter(user=user)) == 8
+
