@@ -33,6 +33,8 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 # Never preload: the psycopg pool must open inside each worker, not in the master.
 preload_app = False
+# `manage.py doctor` finds the running server (and counts its workers) through this file.
+pidfile = os.environ.get("GUNICORN_PIDFILE") or None
 accesslog = None
 errorlog = "-"
 # prometheus_client multiprocess mode: a clean metrics dir per start, dead workers' gauges dropped.
