@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from examplatform import exam_mode
 from examplatform.auth import RefreshToken
-from examplatform.testing import app_server
+from examplatform.testing import app_server, free_port
 from sessions_app.tests.factories import UserFactory
 
 COHORT = "/api/v1/analytics/cohort/"
@@ -86,8 +86,12 @@ def _wait_until_all(conns: dict, token: str, status: int) -> float:
 @pytest.mark.django_db(transaction=True)
 def test_a_flip_reaches_both_workers_within_seconds_and_expiry_turns_it_off():
     token = str(RefreshToken.for_user(UserFactory(username="ops", is_staff=True)).access_token)
-    # gthread workers keep connections alive, so each connection stays with one worker.
-    env = {"SERVER_WORKER_CLASS": "gthread", "UVICORN_TIMEOUT_KEEP_ALIVE": "30"}
+    # gthread workers keep connections alive, so each connection stays with one worker. Redis is down for
+    # this server (nothing listens on its port): exam mode never depends on it.
+    env = {
+        "SERVER_WORKER_CLASS": "gthread", "UVICORN_TIMEOUT_KEEP_ALIVE": "30",
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+    }
     with app_server(workers=2, env=env) as server:
         conns = _one_connection_per_worker(server, token)
         pids_before = set(server.worker_pids())
