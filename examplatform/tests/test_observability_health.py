@@ -4,7 +4,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from examplatform.redis_client import breaker
 from examplatform.testing import app_server, http_json, throwaway_postgres, throwaway_redis
+
+
+@pytest.fixture
+def closed_breaker_after():
+    """Breaking Redis opens this process's (shared) breaker: close it again for the tests that follow."""
+    yield
+    breaker.reset()
 
 
 def test_liveness_runs_no_query(client, db):
@@ -26,7 +34,7 @@ def test_ready_reports_each_dependency_when_all_are_up(client):
 
 
 @pytest.mark.django_db
-def test_a_dead_redis_makes_the_service_degraded_not_unready(client, settings):
+def test_a_dead_redis_makes_the_service_degraded_not_unready(client, settings, closed_breaker_after):
     with throwaway_redis() as redis:
         settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": redis.url}}
         assert client.get("/health/ready").json()["checks"]["redis"]["status"] == "ok"
@@ -40,7 +48,7 @@ def test_a_dead_redis_makes_the_service_degraded_not_unready(client, settings):
 
 
 @pytest.mark.django_db
-def test_a_hung_redis_is_reported_within_its_timeout(client, settings):
+def test_a_hung_redis_is_reported_within_its_timeout(client, settings, closed_breaker_after):
     with throwaway_redis() as redis:
         settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": redis.url}}
         redis.pause()
