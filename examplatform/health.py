@@ -57,7 +57,7 @@ def _check_database() -> dict | None:
 
 
 def _check_redis() -> dict | None:
-    # The raw client, around the breaker: readiness reports Redis itself (1 s socket timeouts, no retries).
+    # The cache's own client: 1 s socket timeouts, no retries; while its breaker is open it fails at once.
     from django_redis import get_redis_connection
 
     get_redis_connection("default").ping()
