@@ -48,10 +48,10 @@ def wrk(url: str, data: Path, *, connections: int, seconds: int, threads: int) -
     return result
 
 
-def fixtures(env: dict, out: Path, *, students: int, submits: int) -> None:
+def fixtures(env: dict, out: Path, *, students: int, submits: int, runs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, str(HERE / "fixtures.py"), str(out), str(students), str(submits)], env=env,
-                   check=True)
+    subprocess.run([sys.executable, str(HERE / "fixtures.py"), str(out), str(students), str(submits), str(runs)],
+                   env=env, check=True)
 
 
 def measure_model(env: dict, out: Path, model: str, *, connections: list[int], seconds: int, threads: int,
@@ -59,17 +59,21 @@ def measure_model(env: dict, out: Path, model: str, *, connections: list[int], s
     workers = int(os.environ.get("UVICORN_WORKERS") or capacity.default_workers())
     data = out / f"data-{model}"
     # Enough fresh sessions that no submit is a replay: a generous guess at the rate, per level.
-    fixtures(env, data, students=students, submits=int(os.environ.get("SUBMITS", "4000")) * len(connections))
+    fixtures(env, data, students=students, submits=int(os.environ.get("SUBMITS", "4000")) * len(connections),
+             runs=len(connections))
     figures: dict = {"workers": workers, "threads": GTHREAD_THREADS if model == "gthread" else 1, "runs": {}}
     server_env = {**env, "ENABLE_TEST_ENDPOINTS": "true"}
     with stack.server(server_env, workers=workers, worker_model=model, threads=figures["threads"]) as srv:
+        for warm in ("ceiling", "create", "review"):  # each worker's first requests import and compile
+            wrk(srv.url, data / f"{warm}.tsv", connections=10, seconds=2, threads=threads)
         submit_lines = (data / "submit.tsv").read_text().splitlines()
         per_level = len(submit_lines) // len(connections)
         for n, level in enumerate(connections):
             (data / f"submit-{level}.tsv").write_text("\n".join(submit_lines[n * per_level:(n + 1) * per_level]) + "\n")
             runs = {"ceiling": wrk(srv.url, data / "ceiling.tsv", connections=level, seconds=seconds, threads=threads)}
             for endpoint in ENDPOINTS:
-                source = data / (f"submit-{level}.tsv" if endpoint == "submit" else f"{endpoint}.tsv")
+                source = data / {"submit": f"submit-{level}.tsv", "answer": f"answer-{n}.tsv"}.get(
+                    endpoint, f"{endpoint}.tsv")
                 runs[endpoint] = wrk(srv.url, source, connections=level, seconds=seconds, threads=threads)
                 print(f"  {model} c={level} {endpoint}: {runs[endpoint]['rps']:.0f} req/s p95 "
                       f"{runs[endpoint]['p95']:.1f} ms", flush=True)

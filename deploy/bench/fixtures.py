@@ -2,10 +2,10 @@
 
 Sessions are generated in bulk (sessions_app.bulk_data) for the load students,
 whose tokens are minted here as if they had logged in:
-- answer / ceiling: one open timed session per student, every (session, question) pair;
+- answer / ceiling: one open timed session per student and run, every (session, question) pair;
 - submit: SUBMITS open sessions with every question answered, each submitted once;
 - review: one graded session per student;  create: the students' tokens.
-Usage: python fixtures.py OUT_DIR STUDENTS SUBMITS
+Usage: python fixtures.py OUT_DIR STUDENTS SUBMITS RUNS
 """
 
 import json
@@ -34,7 +34,7 @@ def lines(rows) -> str:
     return "".join("\t".join(map(str, row)) + "\n" for row in rows)
 
 
-def main(out: Path, students: int, submits: int) -> None:
+def main(out: Path, students: int, submits: int, runs: int) -> None:
     users = list(get_user_model().objects.filter(username__startswith="loadstudent").order_by("username")[:students])
     token = {user.pk: str(RefreshToken.for_user(user).access_token) for user in users}
     ids = [user.pk for user in users]
@@ -45,12 +45,15 @@ def main(out: Path, students: int, submits: int) -> None:
         rows = SessionQuestion.objects.filter(session_id__in=made.session_ids).order_by("position", "session_id")
         return [(s, q, owner[s]) for s, q in rows.values_list("session_id", "question_id")]
 
-    open_ = bulk_data.generate_sessions(user_ids=ids, sessions=len(ids), now=now, closed=False, answered=False,
-                                        time_limit_seconds=DAY)
-    answerable = pairs(open_)
-    (out / "answer.tsv").write_text(lines(
-        ("PUT", f"/api/v1/sessions/{s}/answers/{q}/", token[u], '{"option":"a","seq":{seq}}') for s, q, u in answerable
-    ))
+    # A fresh set of open sessions per run: each wrk run's seq counter starts again at 1.
+    for run in range(runs):
+        open_ = bulk_data.generate_sessions(user_ids=ids, sessions=len(ids), now=now, closed=False, answered=False,
+                                            time_limit_seconds=DAY)
+        answerable = pairs(open_)
+        (out / f"answer-{run}.tsv").write_text(lines(
+            ("PUT", f"/api/v1/sessions/{s}/answers/{q}/", token[u], '{"option":"a","seq":{seq}}')
+            for s, q, u in answerable
+        ))
     (out / "ceiling.tsv").write_text(lines(
         ("PUT", f"/test/bench/upsert/{s}/{q}/", "-", '{"option":"a"}') for s, q, _ in answerable
     ))
@@ -73,4 +76,4 @@ def main(out: Path, students: int, submits: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
