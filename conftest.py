@@ -3,6 +3,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from examplatform import exam_mode
+from examplatform.redis_client import breaker
 from examplatform.testing import client_for
 from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFactory
 
@@ -15,6 +16,8 @@ def _fast_hasher_and_clean_cache(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # A test that broke a Redis in this process may have left the (shared) breaker open.
+    breaker.reset()
     cache.clear()
     yield
 
