@@ -9,7 +9,8 @@ SQL statements per endpoint (and submit at 10/50/200 questions), and the plans.
 
 BIG=1 runs on examplatform_big, generated once with `manage.py bulk_generate`
 (1M sessions, 10M answers) and kept for re-runs; add EXPLAIN plans there.
-Load generator: wrk (Debian) with requests.lua, -t BENCH_THREADS (2), BENCH_SECONDS (10) per figure.
+ENDPOINTS picks a subset. Load generator: wrk (Debian) with requests.lua, -t BENCH_THREADS (2),
+BENCH_SECONDS (10) per figure.
 Results: deploy/bench/results/<time>/bench.md and bench.json.
 """
 
@@ -28,7 +29,7 @@ import stack  # noqa: E402
 
 from examplatform import capacity  # noqa: E402
 
-ENDPOINTS = ["health", "create", "answer", "submit", "review"]
+ENDPOINTS = os.environ.get("ENDPOINTS", "health,create,answer,submit,review").split(",")
 GTHREAD_THREADS = int(os.environ.get("GTHREAD_THREADS", "4"))
 BIG_SESSIONS = 1_000_000
 
