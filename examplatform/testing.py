@@ -63,7 +63,7 @@ class Server:
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
-def test_database_url() -> str:
+def current_test_database_url() -> str:
     """The URL of the database the current test runs against, for a server started by the test."""
     from django.db import connection
 
@@ -88,7 +88,7 @@ def app_server(
         **(env or {}),
     }
     if "DATABASE_URL" not in (env or {}):
-        full_env["DATABASE_URL"] = test_database_url()
+        full_env["DATABASE_URL"] = current_test_database_url()
     log_path = Path(tempfile.mkstemp(prefix="app-server-", suffix=".log")[1])
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", config, "examplatform.wsgi"],

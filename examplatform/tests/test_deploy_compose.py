@@ -162,7 +162,7 @@ def run_scheduler_once(database_url: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_scheduler_runs_each_ops_command():
-    result = run_scheduler_once(testing.test_database_url())
+    result = run_scheduler_once(testing.current_test_database_url())
     assert result.returncode == 0, result.stderr
     for command in ("expire_sessions", "drain_recalc", "purge_idempotency_keys"):
         assert f"manage.py {command}" in result.stdout

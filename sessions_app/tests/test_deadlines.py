@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from examplatform.testing import ROOT, client_for, test_database_url
+from examplatform.testing import ROOT, client_for, current_test_database_url
 from sessions_app import services
 from sessions_app.exceptions import DeadlinePassed
 from sessions_app.models import ExamSession, IdempotencyKey, SessionAnswer, SessionResult
@@ -117,7 +117,7 @@ def test_two_copies_of_expire_sessions_grade_each_overdue_session_once(db):
     fresh = services.start_session(
         user_id=sessions[0].user_id, mode="timed", count=3, theme_ids=[theme.pk], now=timezone.now()
     ).session
-    env = {"DATABASE_URL": test_database_url()}
+    env = {"DATABASE_URL": current_test_database_url()}
     command = [sys.executable, "manage.py", "expire_sessions", "--batch-size", "10"]
     copies = [
         subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
