@@ -43,6 +43,7 @@ class EndpointStats:
 class RunStats:
     endpoints: list[EndpointStats]
     seconds: float
+    cpu: object = None  # stack.CpuSnapshot of the run
 
     def by_name(self) -> dict[str, EndpointStats]:
         return {e.name: e for e in self.endpoints}

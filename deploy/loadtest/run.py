@@ -35,7 +35,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def run_locust(url: str, out: Path, *, students: int, spawn_rate: float, seconds: int, env: dict,
-               name: str) -> RunStats:
+               name: str, server_pids: list[int]) -> RunStats:
     """One headless locust run: `students` students plus the health probe."""
     raw = out / f"{name}-raw.json"
     locust_env = {**env, "ACKS_FILE": str(out / "acks.jsonl"), "RAW_FILE": str(raw)}
@@ -45,8 +45,11 @@ def run_locust(url: str, out: Path, *, students: int, spawn_rate: float, seconds
         "--stop-timeout", "10", "--csv", str(out / name), "--html", str(out / f"{name}.html"),
         "--only-summary", "--loglevel", "WARNING",
     ]
+    before = stack.cpu_snapshot(server_pids)
     subprocess.run(command, env=locust_env, check=False, cwd=HERE)
-    return load_raw(raw, seconds=seconds)
+    stats = load_raw(raw, seconds=seconds)
+    stats.cpu = stack.cpu_snapshot(server_pids).minus(before)
+    return stats
 
 
 def invariants(env: dict, out: Path) -> tuple[bool, str]:
@@ -74,7 +77,7 @@ def gate(env: dict, out: Path) -> int:
     with stack.server(env, workers=workers, worker_model=model) as srv, \
             stack.ConnectionWatch(env["DATABASE_URL"]) as watch:
         stats = run_locust(srv.url, out, students=students, spawn_rate=spawn_rate, seconds=seconds, env=env,
-                           name="gate")
+                           name="gate", server_pids=srv.worker_pids())
     facts["load after"] = stack.load_average()
     cap = stack.pool_cap(workers=workers)
     ok_invariants, invariant_text = invariants(env, out)
@@ -88,6 +91,7 @@ def gate(env: dict, out: Path) -> int:
     summary = "\n".join([
         header("gate", facts), table(stats), "",
         f"Sustained {stats.requests / seconds:.1f} req/s; errors by status: {stats.errors or 'none'}.",
+        f"CPU during the run: {stats.cpu}.",
         f"Peak DB connections (pg_stat_activity): {watch.peak} ({watch.peak_active} active) against a pool cap"
         f" of {cap} ({workers} workers x their pool max).",
         f"Invariants: {'hold' if ok_invariants else 'VIOLATED'}: {invariant_text.splitlines()[-1]}",
@@ -117,7 +121,8 @@ def capacity_mode(env: dict, out: Path) -> int:
         with stack.server(env, workers=workers, worker_model=model) as srv:
             load_before = stack.load_average()
             stats = run_locust(srv.url, out, students=students, spawn_rate=max(1, students / ramp),
-                               seconds=seconds, env={**env, "TOKENS_FILE": str(tokens)}, name=f"step-{students}")
+                               seconds=seconds, env={**env, "TOKENS_FILE": str(tokens)}, name=f"step-{students}",
+                               server_pids=srv.worker_pids())
         missed = missed_targets(stats, SPEC_P95) + [f"{s} errors: {n}" for s, n in stats.errors.items()]
         results.append((students, stats, missed, load_before))
         print(f"{students} students: {'ok' if not missed else '; '.join(missed)}", flush=True)
@@ -128,7 +133,7 @@ def capacity_mode(env: dict, out: Path) -> int:
     plot_capacity([(n, s) for n, s, _, _ in results], out / "capacity-p95.png")
     ok_invariants, invariant_text = invariants(env, out)
     rows = ["| students | req/s | answer p95 | create p95 | submit p95 | health p95 | all API p95 | errors |"
-            " load before | result |", "|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
+            " load before | CPU (core-s) | result |", "|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
     for students, stats, missed, load in results:
         e = stats.by_name()
         p95 = {name: f"{e[name].p95:.0f}" for name in e}
@@ -136,7 +141,7 @@ def capacity_mode(env: dict, out: Path) -> int:
             f"| {students} | {stats.requests / seconds:.0f} | {p95.get('PUT /sessions/[id]/answers/[q]/', '-')} | "
             f"{p95.get('POST /sessions/', '-')} | {p95.get('POST /sessions/[id]/submit/', '-')} |"
             f" {p95.get('GET /health', '-')} | {p95.get('all API (not /health)', '-')} | {stats.errors or 0} |"
-            f" {load} | {'ok' if not missed else '; '.join(missed)} |"
+            f" {load} | {stats.cpu} | {'ok' if not missed else '; '.join(missed)} |"
         )
     summary = "\n".join([
         header("capacity", facts), *rows, "",
@@ -158,15 +163,14 @@ def storm(env: dict, out: Path) -> int:
     with stack.server(env, workers=workers, worker_model=model) as srv:
         facts = stack.machine() | {"students": str(students), "log-ins spread over": f"{window} s",
                                    "server": f"gunicorn {model} x {workers} workers"}
-        cpu_before = stack.cpu_seconds(srv.worker_pids())
         stats = run_locust(srv.url, out, students=students, spawn_rate=students / window, seconds=seconds,
-                           env={**env, "LOGIN_ONLY": "1"}, name="storm")
-        cpu = stack.cpu_seconds(srv.worker_pids()) - cpu_before
+                           env={**env, "LOGIN_ONLY": "1"}, name="storm", server_pids=srv.worker_pids())
+        cpu = stats.cpu.server
     login = stats.by_name().get(LOGIN)
     done = login.statuses.get("200", 0) if login else 0
     per_login = cpu / done if done else float("nan")
     summary = "\n".join([
-        header("log-in storm", facts), table(stats), "",
+        header("log-in storm", facts), table(stats), "", f"CPU during the run: {stats.cpu}.",
         f"{done} of {students} students logged in; server CPU {cpu:.1f} s, **{per_login * 1000:.0f} ms CPU per"
         f" log-in**, so at most ~{(os.cpu_count() or 1) / per_login:.1f} log-ins/s with every core on it.",
         "",

@@ -7,6 +7,7 @@ Redis, exactly as deployed; only the database and Redis db are the run's own.
 
 import os
 import platform
+import resource
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -141,6 +143,31 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+@dataclass
+class CpuSnapshot:
+    """Core-seconds so far: the whole machine busy, the app server's workers, and this process's children."""
+
+    machine: float
+    server: float
+    children: float
+
+    def minus(self, before: "CpuSnapshot") -> "CpuSnapshot":
+        return CpuSnapshot(self.machine - before.machine, self.server - before.server,
+                           self.children - before.children)
+
+    def __str__(self) -> str:
+        rest = self.machine - self.server - self.children
+        return (f"machine busy {self.machine:.0f}: app workers {self.server:.0f}, load generator {self.children:.0f},"
+                f" PostgreSQL/Redis/other work {rest:.0f}")
+
+
+def cpu_snapshot(server_pids: list[int]) -> CpuSnapshot:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSnapshot(busy, cpu_seconds(server_pids), children.ru_utime + children.ru_stime)
 
 
 def load_average() -> str:
