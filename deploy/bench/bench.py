@@ -75,6 +75,7 @@ def measure_model(env: dict, out: Path, model: str, *, connections: list[int], s
             for endpoint in ENDPOINTS:
                 source = data / {"submit": f"submit-{level}.tsv", "answer": f"answer-{n}.tsv"}.get(
                     endpoint, f"{endpoint}.tsv")
+                time.sleep(3)  # let the previous run's queued requests drain before measuring the next
                 runs[endpoint] = wrk(srv.url, source, connections=level, seconds=seconds, threads=threads)
                 print(f"  {model} c={level} {endpoint}: {runs[endpoint]['rps']:.0f} req/s p95 "
                       f"{runs[endpoint]['p95']:.1f} ms", flush=True)

@@ -3,8 +3,8 @@
 Sessions are generated in bulk (sessions_app.bulk_data) for the load students,
 whose tokens are minted here as if they had logged in:
 - answer / ceiling: one open timed session per student and run, every (session, question) pair;
-- submit: SUBMITS open sessions with every question answered, each submitted once;
-- review: one graded session per student;  create: the students' tokens.
+- submit: SUBMITS open sessions with every question answered, each submitted once, by a pool of 2000 users;
+- review: one graded session per student;  create: 300 users of their own (history grows ~1 session a run).
 Usage: python fixtures.py OUT_DIR STUDENTS SUBMITS RUNS
 """
 
@@ -28,6 +28,8 @@ from sessions_app import bulk_data  # noqa: E402
 from sessions_app.models import ExamSession, SessionQuestion  # noqa: E402
 
 DAY = 24 * 3600
+SUBMIT_USERS = 2000
+CREATE_USERS = 300
 
 
 def lines(rows) -> str:
@@ -57,7 +59,11 @@ def main(out: Path, students: int, submits: int, runs: int) -> None:
     (out / "ceiling.tsv").write_text(lines(
         ("PUT", f"/test/bench/upsert/{s}/{q}/", "-", '{"option":"a"}') for s, q, _ in answerable
     ))
-    full = bulk_data.generate_sessions(user_ids=ids, sessions=submits, now=now, closed=False, time_limit_seconds=DAY)
+    # Submits are spread over a pool of their own, so the load students keep a short history.
+    pool = bulk_data.ensure_users(count=SUBMIT_USERS, prefix="benchsubmit")
+    token.update({user.pk: str(RefreshToken.for_user(user).access_token)
+                  for user in get_user_model().objects.filter(pk__in=pool)})
+    full = bulk_data.generate_sessions(user_ids=pool, sessions=submits, now=now, closed=False, time_limit_seconds=DAY)
     owner = dict(ExamSession.objects.filter(pk__in=full.session_ids).values_list("id", "user_id"))
     (out / "submit.tsv").write_text(lines(
         ("POST", f"/api/v1/sessions/{s}/submit/", token[owner[s]], "-") for s in full.session_ids
@@ -67,8 +73,12 @@ def main(out: Path, students: int, submits: int, runs: int) -> None:
     (out / "review.tsv").write_text(lines(
         ("GET", f"/api/v1/sessions/{s}/review/", token[owner[s]], "-") for s in graded.session_ids
     ))
+    # Creates by students with a typical history: drawing looks at every earlier answer of the student.
+    fresh = bulk_data.ensure_users(count=CREATE_USERS, prefix="benchcreate")
+    creators = get_user_model().objects.filter(pk__in=fresh)
     (out / "create.tsv").write_text(lines(
-        ("POST", "/api/v1/sessions/", token[u], '{"count":10,"mode":"timed"}') for u in ids
+        ("POST", "/api/v1/sessions/", str(RefreshToken.for_user(user).access_token), '{"count":10,"mode":"timed"}')
+        for user in creators
     ))
     (out / "health.tsv").write_text("GET\t/health\t-\t-\n")
     (out / "fixtures.json").write_text(json.dumps({"students": len(ids), "submits": submits,
