@@ -102,6 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"]["pool"] = pool_options(env)
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", 3))
+    # Session settings for the app's connections. JIT off: our queries are short
+    # OLTP reads whose cost estimates can still cross jit_above_cost, and then
+    # compiling took 21 of a create's 24 ms (docs/performance.md).
+    DATABASES["default"]["OPTIONS"].setdefault("options", env("DB_SESSION_OPTIONS", default="-c jit=off"))
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env(
         "DATABASE_TEST_NAME", default=f"test_{DATABASES['default']['NAME']}"
     )
