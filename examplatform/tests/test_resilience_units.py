@@ -112,7 +112,10 @@ def test_the_cache_fails_open_within_the_socket_timeout_and_then_without_waiting
     assert breaker.current_state == "open"
 
 
-def test_logins_beyond_the_per_ip_rate_get_429_with_the_json_error_shape(settings, db):
+@pytest.mark.parametrize("backend", ["redis", "locmem"])  # production, and the embedded demo
+def test_logins_beyond_the_per_ip_rate_get_429_with_the_json_error_shape(settings, db, backend):
+    if backend == "locmem":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"user": "1000/day", "login": "2/day"}}
     client = APIClient()
@@ -124,6 +127,13 @@ def test_logins_beyond_the_per_ip_rate_get_429_with_the_json_error_shape(setting
     assert int(limited["Retry-After"]) > 0
     # Another address has its own allowance.
     assert client.post("/api/v1/auth/token/", body, format="json", REMOTE_ADDR="10.0.0.9").status_code == 401
+    if backend == "redis":  # each window's counter expires with the window (plus a second)
+        from django_redis import get_redis_connection
+
+        redis_client = get_redis_connection("default")
+        keys = redis_client.keys("*throttle_login_*")
+        assert len(keys) == 2
+        assert all(0 < redis_client.ttl(key) <= 24 * 3600 + 1 for key in keys)
 
 
 @pytest.mark.parametrize("error", [OperationalError("server closed the connection"), PoolTimeout("no connection")])
