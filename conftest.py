@@ -3,6 +3,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from examplatform import exam_mode
+from examplatform.auth import verified_tokens
 from examplatform.redis_client import breaker
 from examplatform.testing import client_for
 from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFactory
@@ -19,6 +20,7 @@ def _fast_hasher_and_clean_cache(settings):
     # A test that broke a Redis in this process may have left the (shared) breaker open.
     breaker.reset()
     cache.clear()
+    verified_tokens.clear()
     yield
 
 

@@ -4,7 +4,16 @@ Access tokens carry `rjti`, the id of the refresh token they came from. Logging
 out blacklists that refresh token in simplejwt's tables (the source of truth);
 every authenticated request checks `rjti` against the blacklist through the
 cache, falling back to the database when the cache can't answer.
+
+A student sends the same access token with every request of an exam, so each
+worker keeps the tokens it verified recently (keyed by the whole token, signature
+included, and still checked for expiry on every use): decoding and verifying a
+JWT was ~12% of an answer's time. The blacklist is never cached this way.
 """
+
+import threading
+import time
+from collections import OrderedDict
 
 from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
@@ -59,9 +68,45 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
     token_class = RefreshToken
 
 
+class VerifiedTokens:
+    """The last `size` tokens this process verified, least recently used out first."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._tokens: OrderedDict[bytes, object] = OrderedDict()
+        self._lock = threading.Lock()  # gthread workers share a process
+
+    def get(self, raw_token: bytes):
+        with self._lock:
+            token = self._tokens.get(raw_token)
+            if token is None:
+                return None
+            if token["exp"] <= time.time():
+                del self._tokens[raw_token]
+                return None  # expired: verify again, which refuses it with simplejwt's message
+            self._tokens.move_to_end(raw_token)
+            return token
+
+    def add(self, raw_token: bytes, token) -> None:
+        with self._lock:
+            self._tokens[raw_token] = token
+            if len(self._tokens) > self.size:
+                self._tokens.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+verified_tokens = VerifiedTokens()
+
+
 class BlacklistAwareJWTAuthentication(JWTStatelessUserAuthentication):
     def get_validated_token(self, raw_token):
-        token = super().get_validated_token(raw_token)
+        token = verified_tokens.get(raw_token)
+        if token is None:
+            token = super().get_validated_token(raw_token)
+            verified_tokens.add(raw_token, token)
         family = token.get("rjti")
         if family is None or is_blacklisted(family):
             raise InvalidToken({"detail": _("Token is blacklisted"), "code": "token_not_valid"})

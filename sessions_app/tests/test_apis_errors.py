@@ -156,3 +156,33 @@ def test_bad_login_and_logout_inputs(db, student):
     assert_error(client.post("/api/v1/auth/logout/", {"refresh": "garbage"}, format="json"), 401, "token_not_valid")
     assert_error(client.post("/api/v1/auth/token/refresh/", {"refresh": "garbage"}, format="json"),
                  401, "token_not_valid")
+
+
+def test_a_token_verified_once_is_still_refused_when_tampered_expired_or_logged_out(api, student, monkeypatch):
+    """Each worker remembers tokens it verified (examplatform/auth.py); none of that may let a bad one in."""
+    from datetime import UTC, datetime
+
+    from rest_framework.test import APIClient
+
+    from examplatform import auth
+
+    assert api.get("/api/v1/sessions/").status_code == 200  # verified and remembered
+    raw = api._credentials["HTTP_AUTHORIZATION"].split()[1]
+    assert auth.verified_tokens.get(raw.encode()) is not None
+
+    tampered = APIClient()
+    tampered.credentials(HTTP_AUTHORIZATION=f"Bearer {raw[:-3]}{'AAA' if raw[-3:] != 'AAA' else 'BBB'}")
+    assert_error(tampered.get("/api/v1/sessions/"), 401, "token_not_valid")
+
+    # Past the token's expiry the remembered copy is dropped and verification refuses it.
+    exp = auth.verified_tokens.get(raw.encode())["exp"]
+    monkeypatch.setattr(auth.time, "time", lambda: exp + 1)
+    monkeypatch.setattr("rest_framework_simplejwt.tokens.aware_utcnow",
+                        lambda: datetime.fromtimestamp(exp + 1, tz=UTC))
+    assert_error(api.get("/api/v1/sessions/"), 401, "token_not_valid")
+    monkeypatch.undo()
+
+    # Logging out ends it at once: the blacklist is checked on every request, remembered or not.
+    assert api.get("/api/v1/sessions/").status_code == 200
+    assert api.post("/api/v1/auth/logout/", {"refresh": api.refresh_token}, format="json").status_code == 205
+    assert_error(api.get("/api/v1/sessions/"), 401, "token_not_valid")
