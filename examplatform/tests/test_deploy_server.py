@@ -164,7 +164,7 @@ def test_it_sheds_requests_beyond_the_concurrency_limit_with_503(model, limit):
         held_statuses = [status_of(sock) for sock in held]
         after = http_json("GET", f"{srv.url}/health", timeout=5)
         log = srv.log()
-    assert shed.status == 503, (waited, log[-3000:])
+    assert shed.status == 503, (waited, held_statuses, log[-6000:])
     assert held_statuses == [200, 200]
     assert after.status == 200
     if model == "gthread":
