@@ -62,3 +62,13 @@ def bank(db):
     questions = QuestionFactory.create_batch(10, theme=first) + QuestionFactory.create_batch(10, theme=second)
     QuestionFactory(theme=first, is_active=False)
     return {"block": first.block, "themes": [first, second], "questions": questions}
+
+
+@pytest.fixture(params=["one-statement", "read-then-write"])
+def answer_write_path(request, monkeypatch):
+    """Answers through PostgreSQL's one-statement write and through the portable one the embedded demo uses."""
+    if request.param == "read-then-write":
+        from sessions_app import services
+
+        monkeypatch.setattr(services, "_check_and_upsert", services._upsert_after_checks)
+    return request.param

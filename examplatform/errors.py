@@ -75,6 +75,19 @@ def exception_handler(exc, context):
     return response
 
 
+def json_400(request, exception=None):
+    # Django's own refusals outside DRF, e.g. a Host header not in ALLOWED_HOSTS.
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body(detail="Bad request.", code="bad_request"), status=400)
+
+
+def json_403(request, exception=None):
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body(detail="Permission denied.", code="permission_denied"), status=403)
+
+
 def json_404(request, exception=None):
     from django.http import JsonResponse
 

@@ -43,5 +43,7 @@ urlpatterns = [
 if settings.ENABLE_TEST_ENDPOINTS:
     urlpatterns.append(path("test/", include("examplatform.test_endpoints")))
 
+handler400 = "examplatform.errors.json_400"
+handler403 = "examplatform.errors.json_403"
 handler404 = "examplatform.errors.json_404"
 handler500 = "examplatform.errors.json_500"

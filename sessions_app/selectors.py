@@ -66,13 +66,19 @@ def answer_target(*, user_id: int, session_id: int, question_id: int) -> tuple[E
 
     Hand-written SQL: this is the hottest read of exam day, and building the
     equivalent select_related query cost more Python time (~0.9 ms) than the
-    query itself. Served by sessions_sq_session_question_uniq.
+    query itself. Served by sessions_sq_session_question_uniq. On PostgreSQL the
+    answer's write runs it inside its upsert instead (services._check_and_upsert).
     """
     with connection.cursor() as cursor:
         cursor.execute(_ANSWER_TARGET_SQL, [session_id, question_id, user_id])
         row = cursor.fetchone()
     if row is None:
         return None
+    return answer_target_from_row(row, user_id=user_id, session_id=session_id, question_id=question_id)
+
+
+def answer_target_from_row(row, *, user_id: int, session_id: int, question_id: int) -> tuple[ExamSession, Question]:
+    """(mode, status, deadline, options, correct_option, explanation, is_active) as the session and question."""
     mode, status, deadline, options, correct_option, explanation, is_active = row
     if isinstance(options, str):  # SQLite and psycopg's jsonb text both come back unparsed
         options = json.loads(options)

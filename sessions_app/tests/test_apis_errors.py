@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from sessions_app.models import ExamSession, SessionAnswer
 
-pytestmark = pytest.mark.django_db
+# Every answer case runs through both write paths (see conftest.answer_write_path).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("answer_write_path")]
 
 
 def start(api, **body):
@@ -144,6 +145,10 @@ def test_unknown_urls_and_missing_auth_answer_in_json(api, bank):
     assert_error(api.get("/api/v1/sessions/12345/"), 404, "session_not_found")
     assert_error(api.get("/api/v1/themes/?block=abc"), 400, "invalid")
     assert_error(api.delete("/api/v1/blocks/"), 405, "method_not_allowed")
+
+
+def test_a_host_not_allowed_is_a_json_400(api):
+    assert_error(api.get("/api/v1/blocks/", HTTP_HOST="evil.example"), 400, "bad_request")
 
 
 def test_bad_login_and_logout_inputs(db, student):

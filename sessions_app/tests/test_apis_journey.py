@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 from analytics_app.models import AttemptEvent, RevisionQueueItem, UserThemeMastery
 from sessions_app.models import ExamSession, SessionAnswer, SessionResult
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("answer_write_path")]
 
 
 def test_a_student_walks_the_whole_exam_journey(student, bank, django_capture_on_commit_callbacks):

@@ -55,12 +55,12 @@ def test_detail_runs_three_queries(api, big_bank, django_assert_num_queries, cou
 
 
 @pytest.mark.parametrize("count", [5, 40])
-def test_answer_runs_two_queries(api, big_bank, django_assert_num_queries, count):
+def test_answer_runs_one_statement(api, big_bank, django_assert_num_queries, count):
     session = started(api, count)
     url = f"/api/v1/sessions/{session['id']}/answers/{session['questions'][-1]['id']}/"
-    with django_assert_num_queries(2):  # session+question in one join, one upsert
+    with django_assert_num_queries(1):  # session+question read, checked and upserted in one statement
         assert api.put(url, {"option": "b", "seq": 1}, format="json").status_code == 200
-    with django_assert_num_queries(4):  # a stale write: + re-read session and stored answer
+    with django_assert_num_queries(2):  # a stale write: + read the stored answer
         assert api.put(url, {"option": "c", "seq": 1}, format="json").json()["stale"] is True
 
 
