@@ -99,6 +99,7 @@ def check_database() -> list[Row]:
         current = _scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
         total = _scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
         shared_buffers = _scalar("SHOW shared_buffers")
+        autovacuum = _scalar("SHOW autovacuum")
     except DatabaseError as exc:
         return [*rows, Row("postgresql", f"unreachable: {exc}".splitlines()[0][:60], "reachable", OFF)]
     reserve = int(getattr(settings, "DB_CONNECTION_RESERVE", 10))
@@ -112,6 +113,8 @@ def check_database() -> list[Row]:
     wanted = os.environ.get("POSTGRES_SHARED_BUFFERS") or DEFAULT_SHARED_BUFFERS
     rows.append(Row("SHOW shared_buffers", shared_buffers, f"{wanted} (POSTGRES_SHARED_BUFFERS)",
                     OK if _bytes(shared_buffers) == _bytes(wanted) else OFF))
+    # Without it the planner's statistics go stale as answers pile up, and plans go with them.
+    rows.append(Row("SHOW autovacuum", autovacuum, "on", OK if autovacuum == "on" else OFF))
     return rows
 
 

@@ -70,6 +70,8 @@ def prepare(env: dict[str, str], *, students: int) -> None:
     ensure_database(env["DATABASE_URL"])
     manage("migrate", "--noinput", "-v0", env=env)
     manage("seed_demo", "--students", str(students), env=env)
+    # Fresh planner statistics, as autovacuum keeps them in production (it may be off on a dev machine).
+    manage("shell", "-c", "from sessions_app import bulk_data; bulk_data.analyze()", env=env)
 
 
 def server_env(env: dict[str, str], *, worker_model: str, threads: int = 1) -> dict[str, str]:

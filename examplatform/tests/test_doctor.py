@@ -20,10 +20,18 @@ def rows_by_check() -> dict[str, doctor.Row]:
     return {row.check: row for row in doctor.diagnose()}
 
 
+def server_autovacuum(monkeypatch, value: str) -> None:
+    """Answer `SHOW autovacuum` with `value`: a server setting this test can't change on the shared
+    PostgreSQL (whose autovacuum is off on some dev machines); every other query goes to the server."""
+    real = doctor._scalar
+    monkeypatch.setattr(doctor, "_scalar", lambda sql: value if sql == "SHOW autovacuum" else real(sql))
+
+
 @pytest.fixture(autouse=True)
 def _healthy(db, monkeypatch):
     """What a correct deployment looks like here: POSTGRES_SHARED_BUFFERS says what the server runs."""
     monkeypatch.setenv("POSTGRES_SHARED_BUFFERS", live_shared_buffers())
+    server_autovacuum(monkeypatch, "on")
     monkeypatch.delenv("GUNICORN_PIDFILE", raising=False)
     redis_client.breaker.reset()
     yield
@@ -35,7 +43,7 @@ def test_it_prints_every_setting_as_a_table_and_exits_zero_when_all_are_on():
     call_command("doctor", stdout=out)
     text = out.getvalue()
     for label in ("gunicorn workers", "pools vs max_connections", "connections now (pg_stat_activity)",
-                  "redis timeouts", "redis breaker", "exam mode", "SHOW shared_buffers",
+                  "redis timeouts", "redis breaker", "exam mode", "SHOW shared_buffers", "SHOW autovacuum",
                   *(f"index {name}" for name in doctor.AUDITED_INDEXES)):
         assert label in text
     assert text.splitlines()[0].split() == ["CHECK", "LIVE", "EXPECTED", "STATUS"]
@@ -45,6 +53,13 @@ def test_it_prints_every_setting_as_a_table_and_exits_zero_when_all_are_on():
 def test_it_exits_non_zero_when_shared_buffers_are_not_the_configured_size(monkeypatch):
     monkeypatch.setenv("POSTGRES_SHARED_BUFFERS", "7GB")
     with pytest.raises(CommandError, match="shared_buffers"):
+        call_command("doctor", stdout=StringIO())
+
+
+def test_it_exits_non_zero_when_autovacuum_is_off(monkeypatch):
+    server_autovacuum(monkeypatch, "off")  # planner statistics would go stale as answers pile up
+    assert rows_by_check()["SHOW autovacuum"].live == "off"
+    with pytest.raises(CommandError, match="autovacuum"):
         call_command("doctor", stdout=StringIO())
 
 
