@@ -68,7 +68,7 @@ def bank(db):
 def answer_write_path(request, monkeypatch):
     """Answers through PostgreSQL's one-statement write and through the portable one the embedded demo uses."""
     if request.param == "read-then-write":
-        from sessions_app import services
+        from sessions_app import answer_sql, services
 
-        monkeypatch.setattr(services, "_check_and_upsert", services._upsert_after_checks)
+        monkeypatch.setattr(answer_sql, "check_and_upsert", services._upsert_after_checks)
     return request.param

@@ -67,7 +67,7 @@ def answer_target(*, user_id: int, session_id: int, question_id: int) -> tuple[E
     Hand-written SQL: this is the hottest read of exam day, and building the
     equivalent select_related query cost more Python time (~0.9 ms) than the
     query itself. Served by sessions_sq_session_question_uniq. On PostgreSQL the
-    answer's write runs it inside its upsert instead (services._check_and_upsert).
+    answer's write runs it inside its upsert instead (answer_sql.check_and_upsert).
     """
     with connection.cursor() as cursor:
         cursor.execute(_ANSWER_TARGET_SQL, [session_id, question_id, user_id])

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from examplatform.db import db_datetime, insert_ignore_conflict, row_lock_clause
+from examplatform.db import db_datetime, insert_ignore_conflict
 
-from . import selectors
+from . import answer_sql, selectors
 from .exceptions import (
     DeadlinePassed,
     IdempotencyKeyReused,
@@ -169,12 +169,12 @@ def record_answer(
     A write with a `seq` no newer than the stored one changes nothing and
     returns the stored answer, so a late retry can't undo a newer choice.
     """
-    write = _AnswerWrite(
-        user_id=user_id, session_id=session_id, question_id=question_id, now=now,
+    write = answer_sql.AnswerWrite(
+        user_id=user_id, session_id=session_id, question_id=question_id, now=now, cutoff=now - grace(),
         set_option=option is not _UNSET, option=None if option is _UNSET else option, flagged=flagged, seq=seq,
     )
     if connection.vendor == "postgresql":
-        target, row = _check_and_upsert(write)
+        target, row = answer_sql.check_and_upsert(write)
     else:
         target, row = _upsert_after_checks(write)
     if target is None:
@@ -193,24 +193,8 @@ def record_answer(
     )
 
 
-@dataclass(frozen=True)
-class _AnswerWrite:
-    user_id: int
-    session_id: int
-    question_id: int
-    now: datetime
-    set_option: bool
-    option: str | None
-    flagged: bool | None
-    seq: int | None
-
-    @property
-    def option_to_check(self) -> str | None:
-        return self.option if self.set_option else None
-
-
-def _ensure_writable(session: ExamSession, question: Question, write: _AnswerWrite) -> None:
-    """Raise the reason an answer can't be written. The SQL guards below mirror these checks."""
+def _ensure_writable(session: ExamSession, question: Question, write: answer_sql.AnswerWrite) -> None:
+    """Raise the reason an answer can't be written (answer_sql.check_and_upsert mirrors these checks in SQL)."""
     _ensure_open(session, now=write.now)
     if not question.is_active:
         raise QuestionInactive()
@@ -218,90 +202,14 @@ def _ensure_writable(session: ExamSession, question: Question, write: _AnswerWri
         raise InvalidOption()
 
 
-def _upsert_sql(*, write: _AnswerWrite, source: str, guard: str) -> str:
-    """INSERT ... SELECT FROM `source` WHERE `guard` ON CONFLICT DO UPDATE, newer seq only."""
-    table = SessionAnswer._meta.db_table
-    updates = ["seq = COALESCE(EXCLUDED.seq, {t}.seq)", "answered_at = EXCLUDED.answered_at"]
-    if write.set_option:
-        updates += ["chosen_option = EXCLUDED.chosen_option", "is_correct = EXCLUDED.is_correct"]
-    if write.flagged is not None:
-        updates.append("flagged = EXCLUDED.flagged")
-    return (
-        f"INSERT INTO {table} (session_id, question_id, chosen_option, is_correct, flagged, seq,"
-        " first_answered_at, answered_at)"
-        f" SELECT %(session)s, %(question)s, %(option)s, {{is_correct}}, %(flagged)s, %(seq)s, %(now)s, %(now)s"
-        f" FROM {source} WHERE {guard}"
-        f" ON CONFLICT (session_id, question_id) DO UPDATE SET {', '.join(updates).format(t=table)}"
-        f" WHERE EXCLUDED.seq IS NULL OR {table}.seq IS NULL OR EXCLUDED.seq > {table}.seq"
-        " RETURNING chosen_option, is_correct, flagged, seq, answered_at"
-    )
-
-
-def _params(write: _AnswerWrite, **extra) -> dict:
-    return {
-        "user": write.user_id, "session": write.session_id, "question": write.question_id,
-        "option": write.option, "flagged": bool(write.flagged), "seq": write.seq, "now": write.now, **extra,
-    }
-
-
-_ANSWER_TARGET_CTE = f"""
-    SELECT s.id, s.mode, s.status, s.deadline, q.options, q.correct_option, q.explanation, q.is_active
-    FROM {SessionQuestion._meta.db_table} sq
-    JOIN {ExamSession._meta.db_table} s ON s.id = sq.session_id
-    JOIN {Question._meta.db_table} q ON q.id = sq.question_id
-    WHERE sq.session_id = %(session)s AND sq.question_id = %(question)s AND s.user_id = %(user)s
-    FOR SHARE OF s
-"""
-
-
-def _check_and_upsert(write: _AnswerWrite):
-    """PostgreSQL: read the target, check it and upsert in one statement (one round trip, one plan).
-
-    The session row is share-locked for the statement, so grading (which locks it
-    exclusively) never runs between the check and the write. The SQL guards are
-    `_ensure_writable`'s checks; when one holds the write back, Python raises its reason.
-    """
-    guard = (
-        "t.status = 'active' AND t.is_active AND (t.deadline IS NULL OR t.deadline >= %(cutoff)s)"
-        " AND (%(check)s::text IS NULL"
-        " OR t.options @> jsonb_build_array(jsonb_build_object('id', %(check)s::text)))"
-    )
-    upsert = _upsert_sql(write=write, source="target t", guard=guard).format(
-        is_correct="COALESCE(t.correct_option = %(option)s, FALSE)"
-    )
-    sql = (
-        f"WITH target AS ({_ANSWER_TARGET_CTE}), written AS ({upsert})"
-        " SELECT t.mode, t.status, t.deadline, t.options, t.correct_option, t.explanation, t.is_active,"
-        " w.chosen_option, w.is_correct, w.flagged, w.seq, w.answered_at"
-        " FROM target t LEFT JOIN written w ON TRUE"
-    )
-    params = _params(write, cutoff=write.now - grace(), check=write.option_to_check)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None, None
-    target = selectors.answer_target_from_row(
-        row[:7], user_id=write.user_id, session_id=write.session_id, question_id=write.question_id
-    )
-    return target, (row[7:] if row[11] is not None else None)
-
-
-def _upsert_after_checks(write: _AnswerWrite):
+def _upsert_after_checks(write: answer_sql.AnswerWrite):
     """Other databases (the embedded SQLite demo): read the target, check it, then upsert."""
     target = selectors.answer_target(user_id=write.user_id, session_id=write.session_id, question_id=write.question_id)
     if target is None:
         return None, None
     session, question = target
     _ensure_writable(session, question, write)
-    upsert = _upsert_sql(
-        write=write, source=f"{ExamSession._meta.db_table} s",
-        guard=f"s.id = %(session)s AND s.status = 'active'{row_lock_clause()}",
-    ).format(is_correct="%(is_correct)s")
-    params = _params(write, is_correct=write.option == question.correct_option)
-    with connection.cursor() as cursor:
-        cursor.execute(upsert, params)
-        row = cursor.fetchone()
+    row = answer_sql.upsert(write, question=question)
     if row is None:  # the session closed under us, or the write was stale
         session.refresh_from_db(fields=["status", "deadline"])
     return target, row
