@@ -16,7 +16,7 @@ from django.db import connection
 from examplatform.db import row_lock_clause
 
 from . import selectors
-from .models import ExamSession, Question, SessionAnswer, SessionQuestion
+from .models import ExamSession, Question, SessionAnswer
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,8 @@ def _params(write: AnswerWrite, **extra) -> dict:
     }
 
 
-_TARGET = f"""
-    SELECT s.id, s.mode, s.status, s.deadline, q.options, q.correct_option, q.explanation, q.is_active
-    FROM {SessionQuestion._meta.db_table} sq
-    JOIN {ExamSession._meta.db_table} s ON s.id = sq.session_id
-    JOIN {Question._meta.db_table} q ON q.id = sq.question_id
-    WHERE sq.session_id = %(session)s AND sq.question_id = %(question)s AND s.user_id = %(user)s
-    FOR SHARE OF s
-"""
+# Share-locks the session row for the statement: grading locks it exclusively.
+_TARGET = selectors.ANSWER_TARGET_SQL + " FOR SHARE OF s"
 # services._ensure_writable's checks, in SQL: open, not overdue, question active, option of the question.
 _WRITABLE = (
     "t.status = 'active' AND t.is_active AND (t.deadline IS NULL OR t.deadline >= %(cutoff)s)"

@@ -52,12 +52,13 @@ def session_result(*, session_id: int) -> SessionResult:
     return SessionResult.objects.get(session_id=session_id)
 
 
-_ANSWER_TARGET_SQL = f"""
+# Also the first half of the answer's one statement on PostgreSQL (answer_sql.check_and_upsert).
+ANSWER_TARGET_SQL = f"""
     SELECT s.mode, s.status, s.deadline, q.options, q.correct_option, q.explanation, q.is_active
     FROM {SessionQuestion._meta.db_table} sq
     JOIN {ExamSession._meta.db_table} s ON s.id = sq.session_id
     JOIN {Question._meta.db_table} q ON q.id = sq.question_id
-    WHERE sq.session_id = %s AND sq.question_id = %s AND s.user_id = %s
+    WHERE sq.session_id = %(session)s AND sq.question_id = %(question)s AND s.user_id = %(user)s
 """
 
 
@@ -70,7 +71,7 @@ def answer_target(*, user_id: int, session_id: int, question_id: int) -> tuple[E
     answer's write runs it inside its upsert instead (answer_sql.check_and_upsert).
     """
     with connection.cursor() as cursor:
-        cursor.execute(_ANSWER_TARGET_SQL, [session_id, question_id, user_id])
+        cursor.execute(ANSWER_TARGET_SQL, {"session": session_id, "question": question_id, "user": user_id})
         row = cursor.fetchone()
     if row is None:
         return None
