@@ -114,8 +114,11 @@ def test_cohort_runs_a_fixed_number_of_queries(staff_api, django_assert_num_quer
     block = ThemeFactory().block
     themes = [ThemeFactory(block=block) for _ in range(themes_count)]
     for theme in themes:
-        QuestionFactory.create_batch(2, theme=theme)
-    sessions_of(UserFactory(), themes, django_capture_on_commit_callbacks, 1)
+        # Five questions with consecutive ids: sit_session's pattern (id mod 5) answers three of them, so
+        # every theme has attempts; the session draws them all.
+        QuestionFactory.create_batch(5, theme=theme)
+    sit_session(user=UserFactory(), theme_ids=[t.pk for t in themes], count=5 * themes_count, day=0, pattern=0,
+                run_on_commit=django_capture_on_commit_callbacks)
     staff_api.get(COHORT)
     with django_assert_num_queries(3):  # staff check, per-theme totals, hardest questions
         assert len(staff_api.get(COHORT, {"min_attempts": 1}).json()) == themes_count
