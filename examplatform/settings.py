@@ -29,7 +29,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "examplatform.apps.ExamAdminConfig",  # django.contrib.admin on the exam-mode-gated site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -4,12 +4,15 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from analytics_app.models import AttemptEvent, ExamModeSwitch
 from examplatform import exam_mode
+from examplatform.admin_gates import PausedBulkActionsMixin
 from sessions_app.models import ExamSession, Question
 from sessions_app.tests.factories import ExamSessionFactory, QuestionFactory, UserFactory
 
@@ -58,6 +61,24 @@ def test_delete_selected_refuses_in_exam_mode(staff_client):
     data = {"action": "delete_selected", "_selected_action": ids, "post": "yes"}
     assert REFUSED in staff_client.post("/admin/sessions_app/question/", data, follow=True).content
     assert Question.objects.count() == 2
+    exam_mode.turn_off(by="test", now=timezone.now())
+    staff_client.post("/admin/sessions_app/question/", data)
+    assert Question.objects.count() == 0
+
+
+def test_every_registered_admin_has_the_gate_libraries_included():
+    gated = {model._meta.label: isinstance(model_admin, PausedBulkActionsMixin)
+             for model, model_admin in admin.site._registry.items()}
+    assert {"auth.User", "auth.Group", "token_blacklist.BlacklistedToken"} <= set(gated)
+    assert all(gated.values()), [label for label, ok in gated.items() if not ok]
+
+
+def test_a_library_admin_bulk_delete_refuses_in_exam_mode(staff_client):
+    users = UserFactory.create_batch(2)
+    on()
+    data = {"action": "delete_selected", "_selected_action": [u.pk for u in users], "post": "yes"}
+    assert REFUSED in staff_client.post("/admin/auth/user/", data, follow=True).content
+    assert User.objects.filter(pk__in=[u.pk for u in users]).count() == 2
 
 
 def test_the_session_expire_action_refuses_in_exam_mode_and_works_after(staff_client):

@@ -4,8 +4,11 @@ import os
 import subprocess
 import sys
 
+import environ
 import pytest
 from django.core.checks import run_checks
+from django.db import connection
+from psycopg_pool import ConnectionPool
 
 from examplatform import capacity
 from examplatform.checks import check_pool_fits_server
@@ -78,3 +81,14 @@ def test_the_checks_run_without_a_database():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "examplatform.W001" in result.stdout + result.stderr
+
+
+def test_the_pool_waits_30_seconds_and_checks_each_connection_before_use(db):
+    """The spec's pool: a 30 s wait by default, a connection checked before a request gets it."""
+    assert capacity.pool_options(environ.Env())["timeout"] == 30.0
+    # The live pool: Django passes CONN_HEALTH_CHECKS on as the pool's own check.
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
+    assert connection.settings_dict["CONN_MAX_AGE"] == 0
+    pool = connection.pool
+    assert isinstance(pool, ConnectionPool) and pool._check == ConnectionPool.check_connection
+    assert pool.timeout == connection.settings_dict["OPTIONS"]["pool"]["timeout"]

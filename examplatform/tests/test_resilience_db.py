@@ -123,10 +123,22 @@ def test_it_answers_503_quickly_while_postgres_restarts_and_recovers_without_los
         assert stored_seq > seq or (stored_seq, stored_option) == (seq, option)
 
 
+def server_connections(database) -> int:
+    """The app's connections to the database, as the server counts them (not ours, not the lock holder's)."""
+    return int(database.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'exam'"
+        " AND backend_type = 'client backend' AND application_name NOT IN ('lock-holder', 'psql')"
+        " AND pid <> pg_backend_pid()"
+    ))
+
+
 def test_a_small_pool_held_by_slow_requests_answers_503_within_the_wait_and_caps_server_connections(database):
-    env = {"DATABASE_URL": database.url, "SERVER_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "4",
-           "DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "1"}
-    workers, max_size = 1, 1
+    # Two workers, each with a pool of one connection and threads enough to take every request at once.
+    # Whichever worker each request lands on, at most workers x max_size of them get a connection; the
+    # rest wait the configured second for one and get a 503.
+    workers, max_size, requests = 2, 1, 6
+    env = {"DATABASE_URL": database.url, "SERVER_WORKER_CLASS": "gthread", "GUNICORN_THREADS": str(requests),
+           "DB_POOL_SIZE": str(max_size), "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "1"}
     with app_server(env=env, workers=workers) as server:
         token = log_in(server)
         session_id, questions = new_session(server, token, count=3)
@@ -135,41 +147,58 @@ def test_a_small_pool_held_by_slow_requests_answers_503_within_the_wait_and_caps
 
         def sample():
             while not sampling.is_set():
-                count = int(database.sql(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'exam'"
-                    " AND backend_type = 'client backend' AND application_name <> 'lock-holder'"
-                    " AND pid <> pg_backend_pid()"
-                ))
-                peak[0] = max(peak[0], count)
+                peak[0] = max(peak[0], server_connections(database))
                 time.sleep(0.05)
+
+        def answer(replies: list) -> None:
+            started = time.monotonic()
+            reply = http_json("PUT", f"{server.url}/api/v1/sessions/{session_id}/answers/{questions[0]}/",
+                              token=token, body={"option": "a"}, timeout=30)
+            replies.append((time.monotonic() - started, reply))
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        slow_replies = []
+        replies: list = []
         try:
             with psycopg.connect(database.url, application_name="lock-holder") as holder:
-                # The answer endpoint reads the session row FOR SHARE: it now waits, holding its pooled connection.
+                # An answer reads the session row FOR SHARE: while this lock is held, each answer that got a
+                # connection waits on it, holding that pooled connection.
                 holder.execute("SELECT id FROM sessions_app_examsession WHERE id = %s FOR UPDATE", [session_id])
-                slow = threading.Thread(target=lambda: slow_replies.append(http_json(
-                    "PUT", f"{server.url}/api/v1/sessions/{session_id}/answers/{questions[0]}/", token=token,
-                    body={"option": "a"})))
-                slow.start()
-                time.sleep(0.5)
-
-                started = time.monotonic()
-                refused = http_json("GET", f"{server.url}/api/v1/blocks/", token=token)
-                waited = time.monotonic() - started
-
+                threads = [threading.Thread(target=answer, args=(replies,)) for _ in range(requests)]
+                for thread in threads:
+                    thread.start()
+                deadline = time.monotonic() + 15
+                while len(replies) < requests - workers * max_size and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 holder.rollback()
-                slow.join(timeout=10)
+                for thread in threads:
+                    thread.join(timeout=15)
             after = http_json("GET", f"{server.url}/api/v1/blocks/", token=token)
         finally:
             sampling.set()
             sampler.join()
 
-    assert refused.status == 503
-    assert refused.body["code"] == "database_unavailable" and int(refused.headers["Retry-After"]) > 0
-    assert 0.9 <= waited < 2.0  # the configured 1 s wait, not a hang
-    assert [r.status for r in slow_replies] == [200]
+    refused = [(seconds, reply) for seconds, reply in replies if reply.status == 503]
+    served = [reply for _, reply in replies if reply.status == 200]
+    assert len(replies) == requests and len(refused) + len(served) == requests
+    assert 1 <= len(served) <= workers * max_size and len(refused) >= requests - workers * max_size
+    for seconds, reply in refused:
+        assert reply.body["code"] == "database_unavailable" and int(reply.headers["Retry-After"]) > 0
+        assert 0.9 <= seconds < 3.0, seconds  # the configured 1 s wait, not a hang
     assert after.status == 200
     assert 1 <= peak[0] <= workers * max_size
+
+
+def test_pooled_connections_killed_by_the_server_are_replaced_before_use(database):
+    """The pool checks a connection before handing it out (CONN_HEALTH_CHECKS wires check_connection)."""
+    with app_server(env={"DATABASE_URL": database.url}, workers=2) as server:
+        token = log_in(server)
+        for _ in range(10):  # warm both workers' pools
+            assert http_json("GET", f"{server.url}/api/v1/blocks/", token=token).status == 200
+        assert server_connections(database) >= 1
+        database.sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'exam'"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        statuses = [http_json("GET", f"{server.url}/api/v1/blocks/", token=token).status for _ in range(20)]
+    assert statuses == [200] * 20
