@@ -8,8 +8,10 @@ Redis, exactly as deployed; only the database and Redis db are the run's own.
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from examplatform import capacity  # noqa: E402
-from examplatform.testing import app_server  # noqa: E402
+from examplatform.testing import Server, app_server, free_port, wait_for  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/examplatform_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -78,12 +80,52 @@ def server_env(env: dict[str, str], *, worker_model: str, threads: int = 1) -> d
     return {**env, "SERVER_WORKER_CLASS": worker_model, "GUNICORN_THREADS": str(threads)}
 
 
+# A candidate measured by `make bench` only (issue 6: "any other maintained server worth it"): Granian,
+# a Rust HTTP server, serving Django's WSGI handler from blocking threads. Not a deployable model: it
+# doesn't read deploy/gunicorn.conf.py (no shedding, recycling or metrics hooks), so it is compared as-is.
+GRANIAN = "granian"
+
+
 @contextmanager
 def server(env: dict[str, str], *, workers: int | None = None, worker_model: str = "sync", threads: int = 1):
     workers = workers or capacity.default_workers()
-    with app_server(env=server_env(env, worker_model=worker_model, threads=threads), workers=workers) as srv:
+    env = server_env(env, worker_model=worker_model, threads=threads)
+    serve = granian_server if worker_model == GRANIAN else app_server
+    with serve(env=env, workers=workers) as srv:
         warm_up(srv.url, workers=workers)
         yield srv
+
+
+@contextmanager
+def granian_server(*, env: dict[str, str], workers: int):
+    port = free_port()
+    # The pool is sized as for gunicorn sync: one request at a time per worker, one connection.
+    env = {**env, "SERVER_WORKER_CLASS": "sync", "UVICORN_WORKERS": str(workers)}
+    threads = env.get("GUNICORN_THREADS", "1")
+    log_path = Path(tempfile.mkstemp(prefix="granian-", suffix=".log")[1])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--blocking-threads", threads, "--no-access-log", "examplatform.wsgi:application"],
+        cwd=ROOT, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    srv = Server(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)
+    try:
+        wait_for(lambda: _healthy(srv.url), timeout=30, what="granian")
+        yield srv
+    except TimeoutError as exc:
+        raise RuntimeError(f"{exc}; server log:\n{srv.log()[-4000:]}") from exc
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        log_path.unlink(missing_ok=True)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:  # noqa: S310 - loopback
+            return reply.status == 200
+    except OSError:
+        return False
 
 
 def warm_up(url: str, *, workers: int) -> None:
