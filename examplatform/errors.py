@@ -4,6 +4,7 @@ Every error body is `{"detail": str, "code": str}` (plus `errors` for field
 validation and any `extra` a domain error carries).
 """
 
+import sys
 from typing import Any
 
 from django.http import Http404
@@ -97,4 +98,10 @@ def json_404(request, exception=None):
 def json_500(request):
     from django.http import JsonResponse
 
+    from examplatform.resilience import unavailable_response
+
+    # Django calls this inside its `except` block. A database error raised outside a view (a middleware
+    # saving the admin's session, say) still means the database is unavailable: a 503, as from a view.
+    if (response := unavailable_response(request, sys.exc_info()[1])) is not None:
+        return response
     return JsonResponse(error_body(detail="Internal server error.", code="server_error"), status=500)

@@ -96,8 +96,27 @@ class ReportingConnection(psycopg.Connection):
         return conn
 
 
+def unavailable_response(request, exception: BaseException | None) -> JsonResponse | None:
+    """503 + Retry-After for an error that means the database is unavailable or busy; None for anything else."""
+    if not isinstance(exception, OperationalError | InterfaceError | psycopg.OperationalError):
+        return None
+    logger.warning("503 for %s %s: %s: %s", request.method, request.path, type(exception).__name__, exception)
+    response = JsonResponse(
+        # The shape of examplatform.errors.error_body, which can't be imported here: the database
+        # backend imports this module before DRF may load.
+        {"detail": "The database is unavailable or busy. Retry shortly.", "code": "database_unavailable"},
+        status=503,
+    )
+    response["Retry-After"] = str(getattr(settings, "DB_RETRY_AFTER_SECONDS", 2))
+    return response
+
+
 class DatabaseUnavailableMiddleware:
-    """503 + Retry-After for database errors that reach the view layer, instead of a 500."""
+    """503 + Retry-After for database errors that reach the view layer, instead of a 500.
+
+    Errors raised outside a view (another middleware's response step) reach
+    handler500 instead, which asks unavailable_response the same question.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -106,14 +125,4 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, OperationalError | InterfaceError | psycopg.OperationalError):
-            return None
-        logger.warning("503 for %s %s: %s: %s", request.method, request.path, type(exception).__name__, exception)
-        response = JsonResponse(
-            # The shape of examplatform.errors.error_body, which can't be imported here: the database
-            # backend imports this module before DRF may load.
-            {"detail": "The database is unavailable or busy. Retry shortly.", "code": "database_unavailable"},
-            status=503,
-        )
-        response["Retry-After"] = str(getattr(settings, "DB_RETRY_AFTER_SECONDS", 2))
-        return response
+        return unavailable_response(request, exception)

@@ -7,7 +7,7 @@ import pytest
 import redis as redis_py
 from django.core.cache import caches
 from django.db import OperationalError
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from psycopg_pool import PoolTimeout
 from rest_framework.test import APIClient
 
@@ -144,6 +144,39 @@ def test_database_errors_become_503_with_retry_after_and_the_json_error_shape(er
     assert int(response["Retry-After"]) > 0
     assert json.loads(response.content) == {"detail": "The database is unavailable or busy. Retry shortly.",
                                "code": "database_unavailable"}
+
+
+class FailsOnTheWayOut:
+    """A middleware whose response step finds the database gone, as SessionMiddleware saving a session would."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        self.get_response(request)
+        raise OperationalError("the connection was lost saving the session")
+
+
+class FailsWithABug(FailsOnTheWayOut):
+    def __call__(self, request):
+        self.get_response(request)
+        raise ValueError("a bug")
+
+
+@pytest.mark.django_db
+def test_a_database_error_outside_the_view_is_a_503_too(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.FailsOnTheWayOut"]
+    response = Client(raise_request_exception=False).get("/api/v1/blocks/")
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert response.json()["code"] == "database_unavailable"
+    assert "X-Response-Time-ms" in response  # still measured by the outermost middleware
+
+
+@pytest.mark.django_db
+def test_a_bug_outside_the_view_is_still_a_json_500(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.FailsWithABug"]
+    response = Client(raise_request_exception=False).get("/api/v1/blocks/")
+    assert response.status_code == 500 and response.json()["code"] == "server_error"
 
 
 def test_other_errors_are_left_alone():
