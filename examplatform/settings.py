@@ -217,6 +217,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's assets are served from here, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The urls' `id` converter (examplatform/converters.py) is an integer, not a string pattern.
+    "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 
 # --- Exam rules -----------------------------------------------------------

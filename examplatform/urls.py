@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenRefreshView
 
@@ -8,8 +8,11 @@ from analytics_app.apis import RevisionQueueApi
 from sessions_app import apis as sessions
 
 from .auth_apis import LoginApi, LogoutApi
+from .converters import RowIdConverter
 from .health import health, ready
 from .observability.views import metrics_view
+
+register_converter(RowIdConverter, "id")
 
 api_v1 = [
     path("auth/token/", LoginApi.as_view(), name="token-obtain"),
@@ -18,14 +21,14 @@ api_v1 = [
     path("blocks/", sessions.BlockListApi.as_view(), name="blocks"),
     path("themes/", sessions.ThemeListApi.as_view(), name="themes"),
     path("sessions/", sessions.SessionListCreateApi.as_view(), name="sessions"),
-    path("sessions/<int:session_id>/", sessions.SessionDetailApi.as_view(), name="session-detail"),
+    path("sessions/<id:session_id>/", sessions.SessionDetailApi.as_view(), name="session-detail"),
     path(
-        "sessions/<int:session_id>/answers/<int:question_id>/",
+        "sessions/<id:session_id>/answers/<id:question_id>/",
         sessions.AnswerApi.as_view(),
         name="session-answer",
     ),
-    path("sessions/<int:session_id>/submit/", sessions.SubmitApi.as_view(), name="session-submit"),
-    path("sessions/<int:session_id>/review/", sessions.ReviewApi.as_view(), name="session-review"),
+    path("sessions/<id:session_id>/submit/", sessions.SubmitApi.as_view(), name="session-submit"),
+    path("sessions/<id:session_id>/review/", sessions.ReviewApi.as_view(), name="session-review"),
     path("revision-queue/", RevisionQueueApi.as_view(), name="revision-queue"),
     path("analytics/", include("analytics_app.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -144,6 +144,9 @@ class ReadOnlyInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 class SessionQuestionInline(ReadOnlyInline):
     model = SessionQuestion
@@ -175,7 +178,15 @@ class ExamSessionAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
     inlines = [SessionResultInline, SessionQuestionInline, SessionAnswerInline]
     actions = ["expire_overdue"]
 
+    # A session and its answers are the student's exam record: only the services write them (a
+    # superuser included), so the admin shows them and can close overdue ones, nothing else.
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     @admin.action(description="Close selected sessions that are past their deadline")

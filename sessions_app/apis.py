@@ -116,7 +116,8 @@ class SessionDetailApi(APIView):
 
 class AnswerApi(APIView):
     @extend_schema(
-        request=AnswerInputSerializer, responses={200: AnswerSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+        request=AnswerInputSerializer,
+        responses={200: AnswerSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def put(self, request, session_id: int, question_id: int):
         payload = AnswerInputSerializer(data=request.data)
@@ -132,7 +133,10 @@ class AnswerApi(APIView):
 
 
 class SubmitApi(APIView):
-    @extend_schema(request=None, responses={200: ResultSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: ResultSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
     def post(self, request, session_id: int):
         graded = services.submit_session(user_id=request.user.id, session_id=session_id, now=timezone.now())
         response = Response(services.result_body(graded.result))
@@ -141,7 +145,9 @@ class SubmitApi(APIView):
 
 
 class ReviewApi(APIView):
-    @extend_schema(responses={200: SessionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        responses={200: SessionSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
     def get(self, request, session_id: int):
         session = selectors.session_for_user(user_id=request.user.id, session_id=session_id)
         session = _close_if_overdue(session, now=timezone.now())

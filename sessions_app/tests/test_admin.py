@@ -3,8 +3,17 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from sessions_app.models import Block, Question, Theme
-from sessions_app.tests.factories import QuestionFactory, UserFactory
+from analytics_app.tests.scenario import sit_session
+from sessions_app.models import (
+    Block,
+    ExamSession,
+    Question,
+    SessionAnswer,
+    SessionQuestion,
+    SessionResult,
+    Theme,
+)
+from sessions_app.tests.factories import BlockFactory, QuestionFactory, ThemeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +88,49 @@ def test_bulk_actions_activate_and_deactivate_questions(staff_client):
     assert Question.objects.filter(is_active=True).count() == 2
 
 
+@pytest.fixture
+def two_blocks(db):
+    """Questions across two blocks and three themes, one of them withdrawn, with telling stems."""
+    cardio, neuro = BlockFactory(name="Cardio"), BlockFactory(name="Neuro")
+    rhythm, valves, stroke = ThemeFactory(block=cardio), ThemeFactory(block=cardio), ThemeFactory(block=neuro)
+    return {
+        "af": QuestionFactory(theme=rhythm, stem="Atrial fibrillation with fast ventricular rate?"),
+        "flutter": QuestionFactory(theme=rhythm, stem="Flutter waves?", explanation="Sawtooth atrial waves.",
+                                   is_active=False),
+        "stenosis": QuestionFactory(theme=valves, stem="Aortic stenosis murmur?"),
+        "stroke": QuestionFactory(theme=stroke, stem="Stroke with atrial fibrillation: anticoagulate when?"),
+        "cardio": cardio, "neuro": neuro, "rhythm": rhythm, "valves": valves,
+    }
+
+
+def listed(client, query: dict) -> set[str]:
+    response = client.get("/admin/sessions_app/question/", query)
+    assert response.status_code == 200
+    return {question.stem for question in response.context["cl"].result_list}
+
+
+def stems(bank: dict, *names: str) -> set[str]:
+    return {bank[name].stem for name in names}
+
+
+def test_the_question_list_search_finds_words_of_the_stem_or_the_explanation(staff_client, two_blocks):
+    assert listed(staff_client, {"q": "fibrillation"}) == stems(two_blocks, "af", "stroke")
+    assert listed(staff_client, {"q": "sawtooth"}) == stems(two_blocks, "flutter")
+    assert listed(staff_client, {"q": "no such words"}) == set()
+
+
+def test_the_question_list_filters_by_block_theme_and_active(staff_client, two_blocks):
+    assert listed(staff_client, {"block__id__exact": two_blocks["cardio"].pk}) == stems(
+        two_blocks, "af", "flutter", "stenosis")
+    assert listed(staff_client, {"block__id__exact": two_blocks["neuro"].pk}) == stems(two_blocks, "stroke")
+    assert listed(staff_client, {"theme__id__exact": two_blocks["valves"].pk}) == stems(two_blocks, "stenosis")
+    assert listed(staff_client, {"is_active__exact": "0"}) == stems(two_blocks, "flutter")
+    assert listed(staff_client, {"is_active__exact": "1", "theme__id__exact": two_blocks["rhythm"].pk}) == stems(
+        two_blocks, "af")
+    assert listed(staff_client, {"q": "fibrillation", "block__id__exact": two_blocks["neuro"].pk}) == stems(
+        two_blocks, "stroke")
+
+
 def test_the_question_form_edits_options_as_fields(staff_client):
     question = QuestionFactory()
     url = f"/admin/sessions_app/question/{question.pk}/change/"
@@ -103,3 +155,58 @@ def test_staff_pages_render(staff_client, api, bank):
         "/admin/analytics_app/attemptevent/", IMPORT_URL,
     ]:
         assert staff_client.get(url).status_code == 200, url
+
+
+@pytest.fixture
+def graded(student, bank, django_capture_on_commit_callbacks):
+    """A submitted session with answers, a result and its attempt events."""
+    session_id = sit_session(user=student, theme_ids=[bank["themes"][0].pk], count=5, day=0, pattern=0,
+                             run_on_commit=django_capture_on_commit_callbacks)
+    return ExamSession.objects.get(pk=session_id)
+
+
+def session_record(session: ExamSession) -> tuple:
+    """Everything the admin could have changed about a session."""
+    session = ExamSession.objects.get(pk=session.pk)
+    answers = list(SessionAnswer.objects.filter(session=session).order_by("question_id").values_list(
+        "question_id", "chosen_option", "is_correct", "flagged", "seq"))
+    questions = list(SessionQuestion.objects.filter(session=session).values_list("question_id", "position"))
+    result = SessionResult.objects.filter(session=session).values_list("status", "correct", "answered").get()
+    return session.status, session.score, session.submitted_at, answers, questions, result
+
+
+def test_a_session_and_its_answers_can_be_viewed_but_not_added_changed_or_deleted(staff_client, graded):
+    before = session_record(graded)
+    assert SessionAnswer.objects.filter(session=graded).exists()
+    base = "/admin/sessions_app/examsession/"
+
+    page = staff_client.get(f"{base}{graded.pk}/change/")
+    assert page.status_code == 200 and b"Session answers" in page.content  # the answers, shown read-only
+    assert b'name="_save"' not in page.content and b"/delete/" not in page.content
+    assert b'name="answers-0-DELETE"' not in page.content
+
+    assert staff_client.get(f"{base}add/").status_code == 403
+    assert staff_client.post(f"{base}add/", {"status": "active"}).status_code == 403
+    assert staff_client.post(f"{base}{graded.pk}/change/", {
+        "status": "active", "score": "100", "answers-TOTAL_FORMS": "1", "answers-INITIAL_FORMS": "1",
+        "answers-0-id": SessionAnswer.objects.filter(session=graded).first().pk, "answers-0-DELETE": "on",
+    }).status_code == 403
+    assert staff_client.get(f"{base}{graded.pk}/delete/").status_code == 403
+    assert staff_client.post(f"{base}{graded.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert session_record(graded) == before
+
+
+def test_the_session_list_offers_only_the_expire_action_and_a_forged_bulk_delete_changes_nothing(
+    staff_client, graded
+):
+    before = session_record(graded)
+    base = "/admin/sessions_app/examsession/"
+    listing = staff_client.get(base)
+    assert b'value="expire_overdue"' in listing.content
+    assert b'value="delete_selected"' not in listing.content
+    for data in [
+        {"action": "delete_selected", "_selected_action": [graded.pk], "index": 0},
+        {"action": "delete_selected", "_selected_action": [graded.pk], "post": "yes"},
+    ]:
+        assert staff_client.post(base, data).status_code in (200, 302)
+    assert session_record(graded) == before

@@ -129,6 +129,43 @@ def test_another_users_session_is_a_404_everywhere(api, other_api, bank):
     assert ExamSession.objects.get().status == "active"
 
 
+SESSION_URLS = [
+    ("get", "/api/v1/sessions/{session}/"),
+    ("put", "/api/v1/sessions/{session}/answers/{question}/"),
+    ("post", "/api/v1/sessions/{session}/submit/"),
+    ("get", "/api/v1/sessions/{session}/review/"),
+]
+BIGINT_MAX = 2**63 - 1
+
+
+def request(api, method: str, url: str):
+    return api.put(url, {"option": "a"}, format="json") if method == "put" else getattr(api, method)(url)
+
+
+@pytest.mark.parametrize("too_big", [BIGINT_MAX + 1, 10**20])
+@pytest.mark.parametrize(("method", "url", "which"), [
+    *[(method, url, "session") for method, url in SESSION_URLS],
+    ("put", "/api/v1/sessions/{session}/answers/{question}/", "question"),
+])
+def test_an_id_beyond_bigint_is_a_404_not_a_500(api, bank, method, url, which, too_big):
+    session = start(api)
+    ids = {"session": session["id"], "question": session["questions"][0]["id"], which: too_big}
+    assert_error(request(api, method, url.format(**ids)), 404, "not_found")
+    assert SessionAnswer.objects.count() == 0
+    assert ExamSession.objects.get().status == "active"
+
+
+@pytest.mark.parametrize(("method", "url"), SESSION_URLS)
+def test_the_largest_bigint_id_reaches_the_view_and_is_an_unknown_session(api, bank, method, url):
+    assert_error(request(api, method, url.format(session=BIGINT_MAX, question=BIGINT_MAX)), 404, "session_not_found")
+
+
+def test_the_largest_bigint_question_id_is_not_in_the_session(api, bank):
+    session = start(api)
+    url = f"/api/v1/sessions/{session['id']}/answers/{BIGINT_MAX}/"
+    assert_error(request(api, "put", url), 404, "question_not_in_session")
+
+
 def test_review_of_an_active_session_is_a_409(api, bank):
     session = start(api)
     assert_error(api.get(f"/api/v1/sessions/{session['id']}/review/"), 409, "session_active")

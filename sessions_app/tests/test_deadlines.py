@@ -4,11 +4,16 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count, Q
 from django.utils import timezone
 
+from analytics_app.models import AttemptEvent, PendingAnalytics
 from examplatform.testing import ROOT, client_for, current_test_database_url
 from sessions_app import services
 from sessions_app.exceptions import DeadlinePassed
@@ -18,9 +23,8 @@ from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFact
 GRACE = timedelta(seconds=30)
 
 
-@pytest.fixture
-def timed(db, settings, answer_write_path):
-    settings.EXAM_DEADLINE_GRACE_SECONDS = 30
+def timed_session() -> ExamSession:
+    """A 10-minute timed session of 5 questions that started an hour ago."""
     theme = ThemeFactory()
     QuestionFactory.create_batch(5, theme=theme)
     user = UserFactory()
@@ -30,6 +34,12 @@ def timed(db, settings, answer_write_path):
     ).session
     assert session.deadline == started_at + timedelta(seconds=600)
     return session
+
+
+@pytest.fixture
+def timed(db, settings, answer_write_path):
+    settings.EXAM_DEADLINE_GRACE_SECONDS = 30
+    return timed_session()
 
 
 def answer(session, *, now, option="b", question_index=0):
@@ -75,6 +85,18 @@ def test_a_late_submit_is_refused_with_the_result_and_repeats_the_same(timed):
         services.submit_session(user_id=timed.user_id, session_id=timed.pk, now=late + timedelta(minutes=1))
     assert first.value.extra["result"] == again.value.extra["result"]
     assert first.value.extra["result"]["status"] == "expired"
+
+
+@pytest.mark.django_db
+def test_the_grace_period_is_thirty_seconds_unless_configured(answer_write_path):
+    from django.conf import settings
+
+    # The setting as the test settings load it, not overridden: its default is what production runs with.
+    assert settings.EXAM_DEADLINE_GRACE_SECONDS == 30
+    session = timed_session()
+    assert answer(session, now=session.deadline + GRACE).option == "b"
+    with pytest.raises(DeadlinePassed):
+        answer(session, now=session.deadline + GRACE + timedelta(seconds=1), question_index=1)
 
 
 @pytest.mark.django_db
@@ -136,6 +158,52 @@ def test_two_copies_of_expire_sessions_grade_each_overdue_session_once(db):
     assert SessionResult.objects.count() == 120
     assert set(ExamSession.objects.exclude(pk=fresh.pk).values_list("status", flat=True)) == {"expired"}
     assert ExamSession.objects.get(pk=fresh.pk).status == "active"
+    # One set of attempt events per session: its 3 unanswered questions skipped, and one "expired" (whose
+    # NULL question the events' unique constraint can't catch twice).
+    per_session = AttemptEvent.objects.values("session").annotate(
+        skipped=Count("pk", filter=Q(event_type=AttemptEvent.Type.SKIPPED)),
+        expired=Count("pk", filter=Q(event_type="expired", question=None)),
+        events=Count("pk"),
+    )
+    assert len(per_session) == 120
+    assert {(row["skipped"], row["expired"], row["events"]) for row in per_session} == {(3, 1, 4)}
+    assert not PendingAnalytics.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expire_sessions_skips_sessions_locked_elsewhere_and_grades_the_others(db):
+    theme = ThemeFactory()
+    QuestionFactory.create_batch(3, theme=theme)
+    long_ago = timezone.now() - timedelta(hours=2)
+    sessions = [
+        services.start_session(
+            user_id=UserFactory().pk, mode="timed", count=3, theme_ids=[theme.pk], now=long_ago,
+            time_limit_seconds=60,
+        ).session
+        for _ in range(6)
+    ]
+    held = [sessions[0].pk, sessions[3].pk]
+    out = StringIO()
+    with psycopg.connect(current_test_database_url()) as holder:
+        # Another transaction (an answer, a submit, another copy of the command) has these rows locked.
+        holder.execute(f"SELECT id FROM {ExamSession._meta.db_table} WHERE id = ANY(%s) FOR UPDATE", [held])
+        with connection.cursor() as cursor:
+            # Were the command to wait for the held rows, this fails the test instead of hanging it.
+            cursor.execute("SET lock_timeout = '5s'")
+            try:
+                call_command("expire_sessions", "--batch-size", "2", stdout=out)
+            finally:
+                cursor.execute("RESET lock_timeout")
+        holder.rollback()
+
+    assert "expired 4 overdue sessions" in out.getvalue()
+    statuses = dict(ExamSession.objects.values_list("pk", "status"))
+    assert {pk for pk, status in statuses.items() if status == "active"} == set(held)
+    assert set(SessionResult.objects.values_list("session_id", flat=True)) == set(statuses) - set(held)
+    # Released, they are graded by the next run.
+    call_command("expire_sessions", stdout=out)
+    assert "expired 2 overdue sessions" in out.getvalue()
+    assert set(ExamSession.objects.values_list("status", flat=True)) == {"expired"}
 
 
 @pytest.mark.django_db

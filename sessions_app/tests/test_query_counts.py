@@ -7,11 +7,14 @@ ones hit the cache, so each test warms it first.
 """
 
 import pytest
+from rest_framework.test import APIClient
 
 from analytics_app.tests.factories import revision_items
 from sessions_app.tests.factories import QuestionFactory, ThemeFactory
 
 pytestmark = pytest.mark.django_db
+
+LOGIN, REFRESH, LOGOUT = "/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/logout/"
 
 
 @pytest.fixture
@@ -45,6 +48,37 @@ def test_create_with_an_idempotency_key_runs_two_more(api, big_bank, django_asse
     started(api, 1)
     with django_assert_num_queries(7):  # + insert key, + link key to session
         api.post("/api/v1/sessions/", {"count": count, "mode": "tutor"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+
+@pytest.mark.parametrize("count", [5, 40])
+def test_an_idempotent_create_replay_reads_the_first_session(api, big_bank, django_assert_num_queries, count):
+    body = {"count": count, "mode": "tutor"}
+    first = api.post("/api/v1/sessions/", body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    # key insert (conflicts), stored key with its session, the questions (+ begin/commit); then the answers
+    with django_assert_num_queries(6):
+        replay = api.post("/api/v1/sessions/", body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert replay["Idempotent-Replayed"] == "true" and replay.json() == first.json()
+
+
+def test_login_runs_two_queries(student, django_assert_num_queries):
+    with django_assert_num_queries(2):  # the user, its new refresh token recorded for the blacklist
+        response = APIClient().post(LOGIN, {"username": "alice", "password": "pass-word-1"}, format="json")
+    assert response.status_code == 200
+
+
+def test_refresh_runs_two_queries(api, django_assert_num_queries):
+    with django_assert_num_queries(2):  # is the login blacklisted, is the user still active
+        response = APIClient().post(REFRESH, {"refresh": api.refresh_token}, format="json")
+    assert response.status_code == 200
+
+
+def test_logout_runs_a_fixed_number_of_queries(api, django_assert_num_queries):
+    # is it blacklisted already, the user, its outstanding token, its blacklist row (get, then
+    # insert in a savepoint); a second logout stops at the first check
+    with django_assert_num_queries(7):
+        assert APIClient().post(LOGOUT, {"refresh": api.refresh_token}, format="json").status_code == 205
+    with django_assert_num_queries(1):
+        assert APIClient().post(LOGOUT, {"refresh": api.refresh_token}, format="json").status_code == 401
 
 
 @pytest.mark.parametrize("count", [5, 40])

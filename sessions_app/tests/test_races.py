@@ -7,11 +7,12 @@ import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from django.utils import timezone
 
-from analytics_app.models import AttemptEvent, PendingAnalytics, UserThemeMastery
-from examplatform.testing import access_token_for, app_server, http_json
+from analytics_app.models import AttemptEvent, PendingAnalytics, RevisionQueueItem, UserThemeMastery
+from examplatform.testing import access_token_for, app_server, current_test_database_url, http_json, wait_for
 from sessions_app import services
 from sessions_app.models import ExamSession, SessionAnswer, SessionResult
 from sessions_app.tests.factories import QuestionFactory, ThemeFactory, UserFactory
@@ -28,7 +29,9 @@ def theme(db):
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), app_server(workers=4) as server:
+    # Sync workers, whatever the environment picks: one request per worker at a time, which the killed
+    # worker test relies on.
+    with django_db_blocker.unblock(), app_server(workers=4, env={"SERVER_WORKER_CLASS": "sync"}) as server:
         yield server
 
 
@@ -70,6 +73,9 @@ def test_fifty_concurrent_submits_grade_once_and_return_one_body(server, theme):
     # Side effects exactly once: one event per question plus "submitted", mastery counted once.
     assert AttemptEvent.objects.filter(session=session).count() == 11
     assert UserThemeMastery.objects.get(user=user).attempts == 10
+    # The 4 unanswered questions are queued for revision once: a second scheduling would count 2 reviews.
+    queued = RevisionQueueItem.objects.filter(user=user)
+    assert sorted(queued.values_list("question_id", "reviews")) == sorted((qid, 1) for qid in question_ids[6:])
     assert not PendingAnalytics.objects.exists()
 
 
@@ -122,8 +128,19 @@ def test_twenty_creates_with_one_idempotency_key_make_one_session(server, theme)
     assert other.status == 201 and other.body["id"] != replies[0].body["id"]
 
 
+def answers_waiting_on_a_lock(monitor) -> int:
+    """Answer statements of the test database waiting on a lock, seen from an autocommit connection."""
+    return monitor.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        " AND query LIKE %s",
+        [f"%INSERT INTO {SessionAnswer._meta.db_table}%"],
+    ).fetchone()[0]
+
+
 def test_a_killed_worker_loses_no_acknowledged_answer(server, theme):
-    """Four clients stream answers; a worker is SIGKILLed mid-stream with requests in flight."""
+    """Four clients stream answers; a worker is SIGKILLed while it is in the middle of one of them."""
+    lanes = 4
+    assert len(server.worker_pids()) == lanes
     user = UserFactory()
     session = new_session(user, theme, count=100, mode="tutor")
     token = access_token_for(user)
@@ -131,29 +148,48 @@ def test_a_killed_worker_loses_no_acknowledged_answer(server, theme):
     acked: dict[int, tuple[int, str]] = {}
     lost = []
     lock = threading.Lock()
+    # Set once, under the same lock that counts the acks: a count checked outside it could skip 40.
+    forty_acked = threading.Event()
     victim = server.worker_pids()[0]
 
     def stream(lane: int):
-        mine = question_ids[lane::4] * 3
+        mine = question_ids[lane::lanes] * 3
         for n, qid in enumerate(mine):
             seq, option = n + 1, "abcd"[(n + lane) % 4]
             try:
                 reply = http_json("PUT", f"{server.url}/api/v1/sessions/{session.pk}/answers/{qid}/",
                                   token=token, body={"option": option, "seq": seq}, timeout=10)
             except (OSError, http.client.HTTPException):  # the reply died with the worker: not acknowledged
-                lost.append(qid)
+                with lock:
+                    lost.append(qid)
                 continue
             if 200 <= reply.status < 300:
                 with lock:
                     acked[qid] = (seq, option)
-            with lock:
-                if len(acked) == 40 and victim in server.worker_pids():
-                    os.kill(victim, signal.SIGKILL)
+                    if len(acked) >= 40:
+                        forty_acked.set()
 
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(stream, range(4)))
+    def kill_a_worker_mid_answer():
+        """Hold the session row so that every answer in flight waits on it inside its statement, then kill.
 
-    assert victim not in server.worker_pids()
+        Sync workers serve one request each, so once four answers wait (one per lane) every worker,
+        the victim too, is in the middle of one when it dies.
+        """
+        assert forty_acked.wait(timeout=60)
+        url = current_test_database_url()
+        with psycopg.connect(url, autocommit=True) as monitor, psycopg.connect(url) as holder:
+            holder.execute(f"SELECT id FROM {ExamSession._meta.db_table} WHERE id = %s FOR UPDATE", [session.pk])
+            wait_for(lambda: answers_waiting_on_a_lock(monitor) == lanes, timeout=20, what="an answer per worker")
+            os.kill(victim, signal.SIGKILL)
+            holder.rollback()
+
+    with ThreadPoolExecutor(lanes + 1) as pool:
+        killer = pool.submit(kill_a_worker_mid_answer)
+        list(pool.map(stream, range(lanes)))
+        killer.result()
+
+    assert lost, "the killed worker was serving an answer: its client got no reply"
+    wait_for(lambda: victim not in server.worker_pids(), what="the killed worker reaped")
     assert len(acked) == 100
     stored = {a.question_id: (a.seq, a.chosen_option) for a in SessionAnswer.objects.filter(session=session)}
     # Every acknowledged write is stored, or a newer acknowledged one of the same question replaced it.
