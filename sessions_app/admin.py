@@ -4,7 +4,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import path
 
-from examplatform.admin_gates import PausedBulkActionsMixin, paused_in_exam_mode
+from examplatform.admin_gates import paused_in_exam_mode
 
 from . import services
 from .models import Block, ExamSession, Question, SessionAnswer, SessionQuestion, SessionResult, Theme
@@ -12,7 +12,7 @@ from .question_import import OPTION_LETTERS, ImportFormatError, import_questions
 
 
 @admin.register(Block)
-class BlockAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
+class BlockAdmin(admin.ModelAdmin):
     list_display = ["name", "active_questions"]
     search_fields = ["name"]
 
@@ -27,7 +27,7 @@ class BlockAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(Theme)
-class ThemeAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
+class ThemeAdmin(admin.ModelAdmin):
     list_display = ["name", "block"]
     list_filter = ["block"]
     list_select_related = ["block"]
@@ -74,7 +74,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Question)
-class QuestionAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
+class QuestionAdmin(admin.ModelAdmin):
     form = QuestionForm
     list_display = ["id", "short_stem", "block", "theme", "difficulty", "is_active"]
     list_filter = ["is_active", "block", "theme", "difficulty"]
@@ -168,7 +168,7 @@ class SessionResultInline(ReadOnlyInline):
 
 
 @admin.register(ExamSession)
-class ExamSessionAdmin(PausedBulkActionsMixin, admin.ModelAdmin):
+class ExamSessionAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "mode", "status", "question_count", "created_at", "deadline", "score"]
     list_filter = ["status", "mode"]
     list_select_related = ["user"]
