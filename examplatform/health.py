@@ -6,6 +6,7 @@ checks PostgreSQL and Redis with short timeouts: without the database the app
 can't serve (503); without Redis it still can, more slowly (200, "degraded").
 """
 
+from contextlib import nullcontext
 from time import perf_counter
 
 from django.conf import settings
@@ -27,8 +28,11 @@ def _timed(check) -> dict:
     return result
 
 
-def _check_database() -> dict | None:
-    """A fresh connection with connect_timeout: bounded even if the server hangs, and never waits on the pool."""
+def _check_database(timer=None) -> dict | None:
+    """A fresh connection with connect_timeout: bounded even if the server hangs, and never waits on the pool.
+
+    Its query goes to `timer` (the request's QueryTimer), so X-DB-Queries counts it like any other.
+    """
     wrapper = connections[DEFAULT_DB_ALIAS]
     if wrapper.vendor != "postgresql":
         with wrapper.cursor() as cursor:
@@ -43,7 +47,8 @@ def _check_database() -> dict | None:
         "options": f"-c statement_timeout={int(timeout * 1000)}",
     }
     params.pop("cursor_factory", None)
-    with psycopg.connect(**params) as conn:
+    counted = timer.timed("SELECT 1") if timer is not None else nullcontext()
+    with psycopg.connect(**params) as conn, counted:
         conn.execute("SELECT 1")
     from examplatform.observability.metrics import current_pool
 
@@ -71,7 +76,7 @@ def _breaker_state() -> str:
 
 
 def ready(request):
-    database = _timed(_check_database)
+    database = _timed(lambda: _check_database(getattr(request, "query_timer", None)))
     if settings.REDIS_URL:
         redis = _timed(_check_redis)
         redis["breaker"] = _breaker_state()

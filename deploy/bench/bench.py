@@ -6,6 +6,8 @@ ceiling (PUT /test/bench/upsert/: DRF and one upsert, nothing else) before and
 after health, create, answer, submit and review, so every figure is also a
 ratio to the ceiling measured minutes apart on the same noisy machine. Then the
 SQL statements per endpoint (and submit at 10/50/200 questions), and the plans.
+First, before any load: what the observability middleware adds to /health, in process
+(examplatform/observability/overhead.py).
 
 BIG=1 runs on examplatform_big, generated once with `manage.py bulk_generate`
 (1M sessions, 10M answers) and kept for re-runs; add EXPLAIN plans there.
@@ -86,6 +88,29 @@ def measure_model(env: dict, out: Path, model: str, *, connections: list[int], s
     return figures
 
 
+def middleware_overhead(env: dict, *, n: int = 2000, rounds: int = 5) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "examplatform.observability.overhead", "-n", str(n), "--rounds", str(rounds), "--json"],
+        cwd=stack.ROOT, env=env, check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def overhead_table(figures: dict) -> str:
+    health, sql = figures["health"], figures.get("sql")
+    rows = [("/health without the middleware", health["without"]),
+            ("/health with it", health["with"]),
+            ("added by the middleware", health["with"] - health["without"]),
+            ("of which the JSON request line", health["with"] - health["with_no_log_line"])]
+    if sql:
+        rows.append(("added per SQL query (execute wrapper)", sql["select_1_timed"] - sql["select_1"]))
+    return "\n".join([
+        f"Observability middleware on /health (`python -m examplatform.observability.overhead`, in process,"
+        f" best of {figures['rounds']} rounds of {figures['n']}):", "", "| | µs |", "|---|---:|",
+        *(f"| {name} | {us:.1f} |" for name, us in rows), "",
+    ])
+
+
 def ensure_big(env: dict) -> None:
     stack.prepare(env, students=60)
     count = int(stack.manage("shell", "-c", "from sessions_app.models import ExamSession as E;"
@@ -133,6 +158,8 @@ def main() -> int:
     facts = stack.machine() | {"database": database, "wrk": f"-t{threads}, {seconds} s per figure",
                                "models": ", ".join(models)}
     started = time.monotonic()
+    overhead = middleware_overhead(env)  # first, while no server loads the machine
+    print(overhead_table(overhead), flush=True)
     results = {}
     for model in models:
         results[model] = measure_model(env, out, model, connections=connections, seconds=seconds, threads=threads,
@@ -145,7 +172,8 @@ def main() -> int:
     facts["took"] = f"{time.monotonic() - started:.0f} s"
     report = "\n".join([
         f"## Benchmark {facts['date']}{' (1M sessions, 10M answers)' if big else ''}", "",
-        *(f"- {k}: {v}" for k, v in facts.items() if k != "date"), "", table(results, connections),
+        *(f"- {k}: {v}" for k, v in facts.items() if k != "date"), "", overhead_table(overhead),
+        table(results, connections),
         "SQL statements per request:", "", "| endpoint | statements |", "|---|---:|",
         *(f"| {name} | {n} |" for name, n in queries["endpoints"].items()), "",
         "Submit by session size: " + ", ".join(f"{q} questions: {n}" for q, n in
@@ -153,7 +181,8 @@ def main() -> int:
         "### Plans", "", plans,
     ])
     (out / "bench.md").write_text(report)
-    (out / "bench.json").write_text(json.dumps({"facts": facts, "results": results, "queries": queries}, indent=1))
+    (out / "bench.json").write_text(
+        json.dumps({"facts": facts, "overhead": overhead, "results": results, "queries": queries}, indent=1))
     print(report)
     print(f"results: {out}")
     return 0

@@ -1,6 +1,7 @@
 """Per-request query timing through Django's execute wrapper (counts exactly what the request runs)."""
 
 import heapq
+from contextlib import contextmanager
 from time import perf_counter
 
 from .sql import normalize
@@ -26,12 +27,23 @@ class QueryTimer:
         try:
             return execute(sql, params, many, context)
         finally:
-            elapsed = perf_counter() - started
-            self.count += 1
-            self.seconds += elapsed
-            if elapsed > self.slowest:
-                self.slowest = elapsed
-            self.queries.append((elapsed, sql))
+            self._record(perf_counter() - started, sql)
+
+    @contextmanager
+    def timed(self, sql: str):
+        """Count a query sent on a connection of its own, which Django's execute wrapper never sees."""
+        started = perf_counter()
+        try:
+            yield
+        finally:
+            self._record(perf_counter() - started, sql)
+
+    def _record(self, elapsed: float, sql: str) -> None:
+        self.count += 1
+        self.seconds += elapsed
+        if elapsed > self.slowest:
+            self.slowest = elapsed
+        self.queries.append((elapsed, sql))
 
     def top(self, n: int = 5) -> list[dict]:
         """The n slowest queries, normalized (no literal or parameter values)."""

@@ -31,7 +31,7 @@ def on_starting(server) -> None:
 
 
 def child_exit(server, worker) -> None:
-    """Drop a dead worker's live gauges (pool, breaker); its counters stay in the totals."""
+    """Drop a dead worker's live gauges (its pool's, connections it held included); its counters stay."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

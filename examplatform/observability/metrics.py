@@ -8,6 +8,7 @@ all; without it (tests, runserver) they live in this process.
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -43,19 +44,39 @@ DB_QUERIES = Counter("examplatform_db_queries", "SQL queries run by requests.", 
 POOL_MAX = Gauge("examplatform_db_pool_max", "Most connections the pools may open (sum over live workers).",
                  multiprocess_mode="livesum")
 POOL_SIZE = Gauge("examplatform_db_pool_size", "Connections the pools hold open.", multiprocess_mode="livesum")
-POOL_IN_USE = Gauge("examplatform_db_pool_in_use", "Connections lent out to requests.", multiprocess_mode="livesum")
-POOL_WAITING = Gauge("examplatform_db_pool_waiting", "Requests waiting for a connection.", multiprocess_mode="livesum")
-POOL_ERRORS = Counter("examplatform_db_pool_errors", "Requests that gave up waiting for a pool connection.")
-BREAKER_STATE = Gauge(
-    "examplatform_redis_breaker_state",
-    "Redis circuit breaker, worst live worker: 0 closed, 1 half-open, 2 open.",
-    multiprocess_mode="livemax",
+POOL_IN_USE = Gauge("examplatform_db_pool_in_use", "Connections lent out to requests right now.",
+                    multiprocess_mode="livesum")
+POOL_WAITING = Gauge(
+    "examplatform_db_pool_waiting", "Requests that have waited over 0.5 s for a connection and still wait.",
+    multiprocess_mode="livesum",
 )
+POOL_ERRORS = Counter("examplatform_db_pool_errors", "Requests that gave up waiting for a pool connection.")
 
 _children: dict[tuple[str, str, str], tuple] = {}
 _next_pool_sample = 0.0
-_pool_errors_seen = 0
-_breaker_seen: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolMetrics:
+    """What examplatform/postgres/base.py counts at each checkout, wait and return."""
+
+    in_use: Gauge
+    waiting: Gauge
+    errors: Counter
+
+
+def watch_pool() -> None:
+    """Count connection checkouts from now on: called by the middleware, so only web processes count.
+
+    The pool's maximum is known from the settings before the pool exists, so in_use / max means
+    something from a worker's first request on.
+    """
+    from examplatform.postgres.base import DatabaseWrapper
+
+    DatabaseWrapper.pool_metrics = PoolMetrics(POOL_IN_USE, POOL_WAITING, POOL_ERRORS)
+    options = connections[DEFAULT_DB_ALIAS].settings_dict["OPTIONS"].get("pool")
+    if isinstance(options, dict) and options.get("max_size"):
+        POOL_MAX.set(options["max_size"])
 
 
 def observe_request(*, method: str, route: str | None, status: int, seconds: float, db_seconds: float,
@@ -83,8 +104,11 @@ def current_pool():
 
 
 def sample_pool(*, force: bool = False) -> None:
-    """Copy the pool's stats into the gauges, at most once a second per worker unless forced."""
-    global _next_pool_sample, _pool_errors_seen
+    """Copy the pool's size into the gauges, at most once a second per worker unless forced.
+
+    Only what changes slowly: connections lent out and waits are counted as they happen (watch_pool).
+    """
+    global _next_pool_sample
     now = time.monotonic()
     if not force and now < _next_pool_sample:
         return
@@ -95,21 +119,17 @@ def sample_pool(*, force: bool = False) -> None:
     stats = pool.get_stats()
     POOL_MAX.set(stats["pool_max"])
     POOL_SIZE.set(stats["pool_size"])
-    POOL_IN_USE.set(stats["pool_size"] - stats["pool_available"])
-    POOL_WAITING.set(stats.get("requests_waiting", 0))
-    errors = stats.get("requests_errors", 0)
-    if errors > _pool_errors_seen:
-        POOL_ERRORS.inc(errors - _pool_errors_seen)
-    _pool_errors_seen = errors
 
 
-def sample_breaker() -> None:
-    """Cheap enough for every request: the gauge is only written when the state changed."""
-    global _breaker_seen
-    state = getattr(getattr(redis_client, "breaker", None), "current_state", "closed")
-    if state != _breaker_seen:
-        BREAKER_STATE.set(BREAKER_VALUES.get(state, 2))
-        _breaker_seen = state
+class BreakerCollector:
+    """The workers of a server share one breaker state (a file): any worker reads it at scrape time."""
+
+    def collect(self):
+        state = getattr(getattr(redis_client, "breaker", None), "current_state", "closed")
+        yield GaugeMetricFamily(
+            "examplatform_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open.",
+            value=BREAKER_VALUES.get(state, 2),
+        )
 
 
 class ExamModeCollector:
@@ -119,17 +139,23 @@ class ExamModeCollector:
         from examplatform import exam_mode
 
         try:
-            on = exam_mode.is_on()
-            # Older exam_mode modules have no end time.
-            expires_at = getattr(exam_mode, "expires_at", lambda: None)()
+            current = exam_mode.state()
         except Exception:
             logger.warning("metrics: could not read exam mode", exc_info=True)
             return
-        yield GaugeMetricFamily("examplatform_exam_mode_on", "1 while exam mode is on.", value=1 if on else 0)
+        yield GaugeMetricFamily("examplatform_exam_mode_on", "1 while exam mode is on.", value=1 if current.on else 0)
         yield GaugeMetricFamily(
             "examplatform_exam_mode_expires_at_seconds",
             "Unix time exam mode turns itself off; 0 when off or open-ended.",
-            value=expires_at.timestamp() if on and expires_at else 0,
+            value=current.until.timestamp() if current.on and current.until else 0,
+        )
+        # An end time can't keep exam mode on (it turns itself off then), one set too far ahead can:
+        # ExamModeOnTooLong (deploy/prometheus/alerts.yml) counts from here.
+        switched_on = current.on and current.source == "runtime" and current.changed_at
+        yield GaugeMetricFamily(
+            "examplatform_exam_mode_switched_on_at_seconds",
+            "Unix time exam mode was last turned on at run time; 0 when off or on from EXAM_MODE.",
+            value=current.changed_at.timestamp() if switched_on else 0,
         )
 
 
@@ -140,11 +166,11 @@ class _ThisProcess:
 
 def render() -> bytes:
     sample_pool(force=True)
-    sample_breaker()
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ThisProcess())
+    registry.register(BreakerCollector())
     registry.register(ExamModeCollector())
     return generate_latest(registry)

@@ -47,15 +47,18 @@ class ObservabilityMiddleware:
         self.slow_request_error = settings.SLOW_REQUEST_ERROR_MS
         self.slow_sql_warn = settings.SLOW_SQL_WARN_MS / 1000
         self.slow_sql_error = settings.SLOW_SQL_ERROR_MS / 1000
+        metrics.watch_pool()
 
     def __call__(self, request):
         started = perf_counter()
         request.request_id = request_id = self._request_id(request)
-        metrics.sample_pool()
-        timer = QueryTimer()
+        # For queries sent outside Django's connection (readiness' own connection): see QueryTimer.timed.
+        request.query_timer = timer = QueryTimer()
         with connection.execute_wrapper(timer):
             response = self.get_response(request)
         elapsed = perf_counter() - started
+        # After the view: by now this worker's pool exists (a first request opens it).
+        metrics.sample_pool()
 
         duration_ms = round(elapsed * 1000, 2)
         db_ms = round(timer.seconds * 1000, 2)
@@ -71,7 +74,6 @@ class ObservabilityMiddleware:
             method=request.method, route=route, status=status, seconds=elapsed, db_seconds=timer.seconds,
             queries=timer.count,
         )
-        metrics.sample_breaker()
         fields = {
             "request_id": request_id,
             "method": request.method,

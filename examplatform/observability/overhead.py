@@ -5,12 +5,15 @@ middleware, as production runs it: prometheus_client in multiprocess mode (its
 samples written to files) and the JSON request line written to a file. Alternating
 rounds, best round of each, so other load on the machine skews both sides alike.
 With a database it also times the execute wrapper around `SELECT 1`.
+`make bench` runs it too (`--json`) and writes the figures into its bench.md.
 """
 
 import argparse
 import io
+import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 
@@ -76,35 +79,54 @@ def wrapper_overhead(*, n: int, rounds: int) -> dict:
     return best
 
 
+def report(figures: dict) -> str:
+    health = figures["health"]
+    lines = [
+        f"/health without the middleware: {health['without']:7.1f} us/request",
+        f"/health with it:                {health['with']:7.1f} us/request"
+        f"  (+{health['with'] - health['without']:.1f} us)",
+        f"/health with it, no log line:   {health['with_no_log_line']:7.1f} us/request"
+        f"  (+{health['with_no_log_line'] - health['without']:.1f} us)",
+    ]
+    if "sql" in figures:
+        sql = figures["sql"]
+        lines += [
+            f"SELECT 1:                       {sql['select_1']:7.1f} us/query",
+            f"SELECT 1 through the timer:     {sql['select_1_timed']:7.1f} us/query"
+            f"  (+{sql['select_1_timed'] - sql['select_1']:.1f} us)",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-db", action="store_true", help="skip the execute wrapper timing")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     # As under gunicorn: set before prometheus_client is first imported.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="overhead-metrics-"))
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="overhead-metrics-")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examplatform.settings")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
     import django
 
     django.setup()
-    with tempfile.TemporaryFile("w") as log_file:
-        for handler in logging.getLogger("examplatform.request").handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(log_file)
-
-        health = health_overhead(n=args.n, rounds=args.rounds)
-        print(f"/health without the middleware: {health['without']:7.1f} us/request")
-        print(f"/health with it:                {health['with']:7.1f} us/request"
-              f"  (+{health['with'] - health['without']:.1f} us)")
-        print(f"/health with it, no log line:   {health['with_no_log_line']:7.1f} us/request"
-              f"  (+{health['with_no_log_line'] - health['without']:.1f} us)")
-        if not args.no_db:
-            sql = wrapper_overhead(n=args.n, rounds=args.rounds)
-            print(f"SELECT 1:                       {sql['select_1']:7.1f} us/query")
-            print(f"SELECT 1 through the timer:     {sql['select_1_timed']:7.1f} us/query"
-                  f"  (+{sql['select_1_timed'] - sql['select_1']:.1f} us)")
+    try:
+        with tempfile.TemporaryFile("w") as log_file:
+            for handler in logging.getLogger("examplatform.request").handlers:
+                if isinstance(handler, logging.StreamHandler):
+                    handler.setStream(log_file)
+            figures = {"n": args.n, "rounds": args.rounds,
+                       "health": health_overhead(n=args.n, rounds=args.rounds)}
+            if not args.no_db:
+                figures["sql"] = wrapper_overhead(n=args.n, rounds=args.rounds)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    print(json.dumps(figures) if args.json else report(figures))
 
 
 if __name__ == "__main__":

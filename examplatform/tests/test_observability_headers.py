@@ -1,6 +1,7 @@
 """Every response carries the timing headers and a request id, with query counts that match what ran."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import JsonResponse
 from django.test import Client
@@ -27,8 +28,15 @@ def one_query(request):
     return JsonResponse({})
 
 
-# The test's own URLconf: the real one plus a view that fails with a 500.
-urlpatterns = [*root_urls.urlpatterns, path("boom/", boom), path("one-query/", one_query)]
+def forbidden(request):
+    list(connection.cursor().execute("SELECT 1"))
+    raise PermissionDenied
+
+
+# The test's own URLconf: the real one plus views that fail with a 500 and a 403.
+urlpatterns = [*root_urls.urlpatterns, path("boom/", boom), path("one-query/", one_query),
+               path("forbidden/", forbidden)]
+handler403 = root_urls.handler403
 handler404 = root_urls.handler404
 handler500 = root_urls.handler500
 
@@ -83,6 +91,29 @@ def test_it_sets_them_on_a_401(client):
     response, queries = run(client, "get", "/api/v1/sessions/")
     assert response.status_code == 401
     assert_timing_headers(response, queries)
+
+
+def test_it_sets_them_on_the_400_for_a_host_not_allowed(client):
+    # Django refuses the Host inside the middleware stack; handler400 answers, and this middleware still wraps it.
+    response, queries = run(client, "get", "/api/v1/blocks/", HTTP_HOST="attacker.example")
+    assert response.status_code == 400 and response.json()["code"] == "bad_request"
+    assert queries == 0
+    assert_timing_headers(response, 0)
+
+
+def test_it_sets_them_on_a_drf_403_and_counts_the_permission_query(api):
+    response, queries = run(api, "get", "/api/v1/analytics/cohort/")  # staff only: a student gets 403
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+    assert queries >= 1  # IsStaff reads the users table
+    assert_timing_headers(response, queries)
+
+
+@pytest.mark.urls(__name__)
+def test_it_sets_them_on_djangos_own_403_and_counts_the_query_before_it():
+    response, queries = run(Client(), "get", "/forbidden/")
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+    assert queries == 1
+    assert_timing_headers(response, 1)
 
 
 def test_it_sets_them_on_a_404(client):

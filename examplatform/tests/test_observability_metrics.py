@@ -5,19 +5,24 @@ import os
 import re
 import signal
 import threading
+import time
 import urllib.request
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from examplatform import exam_mode
-from examplatform.testing import app_server, http_json, wait_for
+from examplatform.observability.metrics import current_pool
+from examplatform.testing import app_server, http_json, throwaway_redis, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +56,7 @@ def test_it_counts_requests_by_route_pattern_and_status(api, bank):
     Client().get("/no/such/page")
     after = scrape()
 
-    route = "api/v1/sessions/<int:session_id>/answers/<int:question_id>/"
+    route = "api/v1/sessions/<id:session_id>/answers/<id:question_id>/"
     answer = {"method": "PUT", "route": route, "status": "200"}
     assert value(after, "examplatform_http_requests_total", **answer) - value(
         before, "examplatform_http_requests_total", **answer) == 1
@@ -93,6 +98,43 @@ def test_exam_mode_off_has_no_end_time():
     parsed = scrape()
     assert value(parsed, "examplatform_exam_mode_on") == 0
     assert value(parsed, "examplatform_exam_mode_expires_at_seconds") == 0
+
+
+def _alert_rules() -> dict[str, str]:
+    return {rule["alert"]: rule["expr"] for group in yaml.safe_load(ALERTS.read_text())["groups"]
+            for rule in group["rules"]}
+
+
+def _exam_mode_values() -> tuple[float, float, float]:
+    exam_mode.forget()  # read the switch as a worker whose cache expired does
+    parsed = scrape()
+    return tuple(value(parsed, f"examplatform_exam_mode_{name}")
+                 for name in ("on", "expires_at_seconds", "switched_on_at_seconds"))
+
+
+def test_a_switch_past_its_end_time_reads_as_off_so_nothing_is_left_paused():
+    now = timezone.now()
+    exam_mode.turn_on(by="test", now=now - timedelta(hours=3), until=now - timedelta(hours=1))
+    assert _exam_mode_values() == (0, 0, 0)
+    assert not exam_mode.is_on()
+
+
+def test_exam_mode_on_longer_than_the_alert_allows_exports_what_the_alert_fires_on():
+    expr = _alert_rules()["ExamModeOnTooLong"]
+    allowed = int(re.search(r"time\(\) - (\d+)", expr).group(1))
+    now = timezone.now()
+    # Turned on long ago with an end time typed a day too late: heavy jobs would stay paused.
+    switched_on = now - timedelta(seconds=allowed + 600)
+    until = now + timedelta(days=1)
+    exam_mode.turn_on(by="test", now=switched_on, until=until)
+    on, expires_at, switched_on_at = _exam_mode_values()
+    assert on == 1 and expires_at == pytest.approx(until.timestamp())
+    assert switched_on_at == pytest.approx(switched_on.timestamp())
+    # The rule's conditions on these values, with time() as Prometheus evaluates it.
+    assert on == 1 and expires_at > 0 and switched_on_at > 0 and switched_on_at < time.time() - allowed
+
+    exam_mode.turn_on(by="test", now=timezone.now(), until=until)  # turned on again just now: no longer too long
+    assert not _exam_mode_values()[2] < time.time() - allowed
 
 
 @pytest.mark.parametrize(
@@ -188,6 +230,135 @@ def test_a_scrape_of_any_worker_sums_every_workers_counts_even_after_one_dies():
     assert not Path(metrics_dir).exists()
 
 
+# --- Pool and breaker under real load -------------------------------------------------------
+
+
+def _server_metrics(server) -> dict:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:  # noqa: S310 - loopback
+        return samples(response.read().decode())
+
+
+def _pg_sleeps_running() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                       " AND query LIKE 'SELECT pg_sleep(%%' AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_held_by_a_request_is_in_use_on_a_scrape_served_by_another_worker():
+    # Sync workers: one connection each, taken during the request and given back when it has finished.
+    with app_server(env={"ENABLE_TEST_ENDPOINTS": "true"}, workers=2) as server:
+        assert value(_server_metrics(server), "examplatform_db_pool_in_use") == 0
+        slow = threading.Thread(target=http_json, args=("GET", f"{server.url}/test/slow-sql/?seconds=5"))
+        slow.start()
+        try:
+            # Once its query runs, the request holds its connection until it has finished: seconds from now.
+            wait_for(lambda: _pg_sleeps_running() == 1, timeout=10, what="the slow query")
+            during = _server_metrics(server)
+            still_running = _pg_sleeps_running() == 1
+        finally:
+            slow.join()
+        wait_for(lambda: value(_server_metrics(server), "examplatform_db_pool_in_use") == 0, timeout=10,
+                 what="the connection given back")
+    assert still_running
+    # What DbPoolNearExhaustion divides: one of the two workers' single connections is lent out.
+    assert value(during, "examplatform_db_pool_in_use") == 1
+    assert value(during, "examplatform_db_pool_max") == 2
+
+
+def _pool_gauge(name: str) -> float:
+    return REGISTRY.get_sample_value(f"examplatform_db_pool_{name}") or 0.0
+
+
+def _ask_for_a_connection(outcome: list) -> None:
+    try:
+        connection.ensure_connection()
+        outcome.append("served")
+    except Exception as exc:
+        outcome.append(type(exc).__name__)
+    finally:
+        connection.close()
+
+
+@contextmanager
+def _every_connection_held(pool):
+    """Threads (each with its own Django connection) hold all of the pool's connections until the block ends."""
+    release = threading.Event()
+    holding = threading.Semaphore(0)
+
+    def hold():
+        try:
+            connection.ensure_connection()
+            holding.release()
+            release.wait(30)
+        finally:
+            connection.close()
+
+    holders = [threading.Thread(target=hold) for _ in range(pool.max_size)]
+    try:
+        for holder in holders:
+            holder.start()
+        for _ in holders:
+            assert holding.acquire(timeout=30)
+        yield
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_waiting_for_a_connection_counts_while_it_waits_and_as_an_error_when_it_gives_up():
+    Client().get("/health")  # a web process: its middleware turns the checkout counting on
+    connection.close()
+    pool = current_pool()
+    errors_before, in_use_before = _pool_gauge("errors_total"), _pool_gauge("in_use")
+
+    served: list = []
+    waiter = threading.Thread(target=_ask_for_a_connection, args=(served,))
+    with _every_connection_held(pool):
+        assert _pool_gauge("in_use") == in_use_before + pool.max_size
+        waiter.start()
+        wait_for(lambda: _pool_gauge("waiting") == 1, timeout=10, what="a waiting request")
+    waiter.join()
+    assert served == ["served"]
+    assert _pool_gauge("waiting") == 0 and _pool_gauge("in_use") == in_use_before
+    assert _pool_gauge("errors_total") == errors_before  # waited, then served: not an error
+
+    refused: list = []
+    timeout, pool.timeout = pool.timeout, 1.0
+    try:
+        with _every_connection_held(pool):
+            _ask_for_a_connection(refused)
+    finally:
+        pool.timeout = timeout
+    assert refused == ["OperationalError"]
+    assert _pool_gauge("errors_total") == errors_before + 1
+    assert _pool_gauge("waiting") == 0
+
+
+def _breaker_states(server) -> set[float]:
+    # Each scrape is answered by whichever worker accepts it.
+    return {value(_server_metrics(server), "examplatform_redis_breaker_state") for _ in range(6)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_breaker_gauge_shows_the_servers_breaker_open_and_then_closed_again():
+    with throwaway_redis() as redis, app_server(
+        env={"REDIS_URL": redis.url, "REDIS_BREAKER_RESET_SECONDS": "0.2"}, workers=2
+    ) as server:
+        assert _breaker_states(server) == {0}
+        redis.kill()
+        assert http_json("GET", f"{server.url}/health/ready").body["status"] == "degraded"
+        # Open until a request probes Redis again; scrapes don't.
+        assert _breaker_states(server) == {2}
+        redis.restart()
+        wait_for(lambda: http_json("GET", f"{server.url}/health/ready").body["status"] == "ok", timeout=20,
+                 what="Redis back")
+        assert _breaker_states(server) == {0}
+
+
 # --- Alert rules ---------------------------------------------------------------------------
 
 
@@ -208,7 +379,7 @@ def test_the_alert_rules_are_well_formed_and_use_exported_metrics_and_real_route
     routes = _routes()
     wanted = {"HealthP95OverTarget", "SessionCreateP95OverTarget", "AnswerP95OverTarget", "SubmitP95OverTarget",
               "ApiP95OverTarget", "High5xxRate", "DbPoolNearExhaustion", "RedisCircuitBreakerOpen",
-              "ExamModeOnPastExpiry"}
+              "DbPoolRequestsWaiting", "ExamModeOnTooLong", "ExamModeOnWithoutEndTime"}
     assert wanted <= {rule["alert"] for rule in rules}
     for rule in rules:
         expr = rule["expr"]
