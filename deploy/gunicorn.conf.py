@@ -23,8 +23,8 @@ threads = capacity.threads()
 # Connections one worker holds (active + kept alive) before it sheds with 503: gthread reads it here,
 # uvicorn gets the same number as limit_concurrency.
 worker_connections = server.limit_concurrency()
-keepalive = int(os.environ.get("UVICORN_TIMEOUT_KEEP_ALIVE", "5"))
-max_requests = int(os.environ.get("UVICORN_LIMIT_MAX_REQUESTS", "10000"))
+keepalive = server.keep_alive()
+max_requests = server.max_requests()
 # Up to 10% more per worker, so workers started together don't all recycle at once.
 max_requests_jitter = max(1, max_requests // 10)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

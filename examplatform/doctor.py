@@ -2,7 +2,7 @@
 
 Every check returns one Row: what it looked at, the live value, what it should be,
 and a status. "OFF" rows make the command exit non-zero; "info" rows (exam mode,
-the server knobs) are reported but have no wrong value.
+the worker model) are reported but have no wrong value.
 """
 
 import os
@@ -30,6 +30,9 @@ AUDITED_INDEXES = (
 )
 DEFAULT_SHARED_BUFFERS = "512MB"
 MAX_REDIS_TIMEOUT_SECONDS = 1.0
+# Traefik drops an idle upstream connection after this long (deploy/traefik/traefik.yml, idleConnTimeout).
+# The app's keep-alive must outlast it, else Traefik reuses a connection the app just closed: a 502.
+TRAEFIK_UPSTREAM_IDLE_SECONDS = 4
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,11 @@ def _gunicorn_master() -> int | None:
         return None
     try:
         pid = int(Path(pidfile).read_text().strip())
+        # A pidfile left by a server that died can name a pid the kernel has since given to another program.
+        running = b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    return pid if Path(f"/proc/{pid}").exists() else None
+    return pid if running else None
 
 
 def _children(pid: int) -> list[int]:
@@ -61,20 +66,28 @@ def check_workers() -> list[Row]:
     expected = capacity.workers()
     model = server.worker_model()
     rows = [Row("worker model (SERVER_WORKER_CLASS)", model, "sync | gthread | uvicorn", INFO)]
+    pidfile = os.environ.get("GUNICORN_PIDFILE")
     master = _gunicorn_master()
-    if master is None:
-        rows.append(Row("gunicorn workers", "no server (GUNICORN_PIDFILE)", str(expected), NA))
-    else:
+    if master is not None:
         running = len(_children(master))
         rows.append(Row("gunicorn workers", f"{running} (master {master})", str(expected),
                         OK if running == expected else OFF))
+    elif pidfile:
+        # Configured (the image sets it) yet nothing behind it: the server is down, or doctor runs in
+        # a container of its own (`compose run`) instead of beside the server (`compose exec api`).
+        rows.append(Row("gunicorn workers", f"no server behind {pidfile}", str(expected), OFF))
+    else:
+        rows.append(Row("gunicorn workers", "not looked for (GUNICORN_PIDFILE unset)", str(expected), NA))
     rows.append(Row("cpu limit (cgroup)", f"{capacity.cpu_limit():g}", "(2 x cpus) + 1 workers", INFO))
-    rows.append(Row(
-        "server knobs", f"keep-alive {os.environ.get('UVICORN_TIMEOUT_KEEP_ALIVE', '5')}s, "
-        f"limit {server.limit_concurrency()}/worker, recycle {os.environ.get('UVICORN_LIMIT_MAX_REQUESTS', '10000')}",
-        "5s, 200, 10000", INFO,
-    ))
-    return rows
+    return [*rows, _server_knobs()]
+
+
+def _server_knobs() -> Row:
+    keep_alive, limit, recycle = server.keep_alive(), server.limit_concurrency(), server.max_requests()
+    sound = keep_alive > TRAEFIK_UPSTREAM_IDLE_SECONDS and limit >= 1 and recycle >= 1
+    return Row("server knobs", f"keep-alive {keep_alive}s, limit {limit}/worker, recycle {recycle}",
+               f"keep-alive > {TRAEFIK_UPSTREAM_IDLE_SECONDS}s (edge idle), limit >= 1, recycle >= 1",
+               OK if sound else OFF)
 
 
 def _scalar(sql: str):

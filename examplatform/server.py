@@ -38,6 +38,8 @@ _ALIASES = {
     "examplatform.server.djangouvicornworker": "uvicorn",
 }
 DEFAULT_LIMIT_CONCURRENCY = 200
+DEFAULT_KEEP_ALIVE_SECONDS = 5
+DEFAULT_MAX_REQUESTS = 10000
 SHED_RETRY_AFTER_SECONDS = 1
 # A shed client that never sends its request is closed after this long.
 SHED_TIMEOUT_SECONDS = 1.0
@@ -54,6 +56,16 @@ def worker_model(environ=os.environ) -> str:
 
 def limit_concurrency(environ=os.environ) -> int:
     return int(environ.get("UVICORN_LIMIT_CONCURRENCY") or DEFAULT_LIMIT_CONCURRENCY)
+
+
+def keep_alive(environ=os.environ) -> int:
+    """Seconds an idle kept-alive connection stays open (gthread, uvicorn; sync closes after each reply)."""
+    return int(environ.get("UVICORN_TIMEOUT_KEEP_ALIVE") or DEFAULT_KEEP_ALIVE_SECONDS)
+
+
+def max_requests(environ=os.environ) -> int:
+    """Requests a worker serves before it is replaced (0: never)."""
+    return int(environ.get("UVICORN_LIMIT_MAX_REQUESTS") or DEFAULT_MAX_REQUESTS)
 
 
 SHED_BODY = b'{"detail": "The server is at its concurrency limit. Retry shortly.", "code": "overloaded"}'

