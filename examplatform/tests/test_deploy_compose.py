@@ -109,6 +109,10 @@ def test_the_backend_and_postgres_get_the_specs_limits(stack):
     api = stack["services"]["api"]["deploy"]["resources"]
     assert (api["limits"]["cpus"], api["reservations"]["cpus"]) == (1.5, 0.5)
     assert (api["limits"]["memory"], api["reservations"]["memory"]) == ("1073741824", "536870912")
+    # Staging shares the host with production: the spec's smaller (frontend) share, so it can't starve the api.
+    staging = stack["services"]["api-staging"]["deploy"]["resources"]
+    assert (staging["limits"]["cpus"], staging["reservations"]["cpus"]) == (0.5, 0.25)
+    assert (staging["limits"]["memory"], staging["reservations"]["memory"]) == ("536870912", "268435456")
     postgres = stack["services"]["postgres"]
     assert postgres["deploy"]["resources"]["limits"]["memory"] == "2147483648"
     assert postgres["deploy"]["resources"]["reservations"]["memory"] == "1073741824"
