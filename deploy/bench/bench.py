@@ -1,6 +1,6 @@
 """`make bench`: throughput and latency per endpoint against the real server, as ratios to an upsert ceiling.
 
-For each worker model in MODELS (default: sync,gthread,uvicorn; the first is the
+For each server model in MODELS (default: sync,gthread,uvicorn,granian; the first is the
 headline), one server run measures, at 10 and 50 connections (CONNECTIONS), the
 ceiling (PUT /test/bench/upsert/: DRF and one upsert, nothing else) before and
 after health, create, answer, submit and review, so every figure is also a
@@ -146,7 +146,7 @@ def main() -> int:
     env = stack.stack_env(DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}")
     out = HERE / "results" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}{'-big' if big else ''}"
     out.mkdir(parents=True, exist_ok=True)
-    models = os.environ.get("MODELS", "sync,gthread,uvicorn").split(",")
+    models = os.environ.get("MODELS", "sync,gthread,uvicorn,granian").split(",")
     connections = [int(c) for c in os.environ.get("CONNECTIONS", "10,50").split(",")]
     seconds = int(os.environ.get("BENCH_SECONDS", "10"))
     threads = int(os.environ.get("BENCH_THREADS", "2"))
