@@ -130,18 +130,23 @@ def test_tutor_sessions_have_no_deadline(db):
     )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_copies_of_expire_sessions_grade_each_overdue_session_once(db):
+def overdue_sessions(n: int) -> tuple:
+    """`n` timed sessions of three questions, each a different student's, overdue by two hours."""
     theme = ThemeFactory()
     QuestionFactory.create_batch(3, theme=theme)
     long_ago = timezone.now() - timedelta(hours=2)
-    sessions = [
+    return theme, [
         services.start_session(
             user_id=UserFactory().pk, mode="timed", count=3, theme_ids=[theme.pk], now=long_ago,
             time_limit_seconds=60,
         ).session
-        for _ in range(120)
+        for _ in range(n)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_copies_of_expire_sessions_grade_each_overdue_session_once(db):
+    theme, sessions = overdue_sessions(120)
     fresh = services.start_session(
         user_id=sessions[0].user_id, mode="timed", count=3, theme_ids=[theme.pk], now=timezone.now()
     ).session
@@ -172,16 +177,7 @@ def test_two_copies_of_expire_sessions_grade_each_overdue_session_once(db):
 
 @pytest.mark.django_db(transaction=True)
 def test_expire_sessions_skips_sessions_locked_elsewhere_and_grades_the_others(db):
-    theme = ThemeFactory()
-    QuestionFactory.create_batch(3, theme=theme)
-    long_ago = timezone.now() - timedelta(hours=2)
-    sessions = [
-        services.start_session(
-            user_id=UserFactory().pk, mode="timed", count=3, theme_ids=[theme.pk], now=long_ago,
-            time_limit_seconds=60,
-        ).session
-        for _ in range(6)
-    ]
+    _, sessions = overdue_sessions(6)
     held = [sessions[0].pk, sessions[3].pk]
     out = StringIO()
     with psycopg.connect(current_test_database_url()) as holder:
