@@ -21,8 +21,11 @@ worker_class = server.WORKER_CLASSES[server.worker_model()]
 workers = capacity.workers()
 threads = capacity.threads()
 # Connections one worker holds (active + kept alive) before it sheds with 503: gthread reads it here,
-# uvicorn gets the same number as limit_concurrency.
+# uvicorn gets the same number as limit_concurrency, sync sheds beyond workers x this from the shared queue.
 worker_connections = server.limit_concurrency()
+# The listen queue must hold what the limit admits: sync workers queue there (SheddingSyncWorker sheds
+# beyond workers x limit). The kernel caps it at net.core.somaxconn.
+backlog = max(2048, workers * worker_connections)
 keepalive = server.keep_alive()
 max_requests = server.max_requests()
 # Up to 10% more per worker, so workers started together don't all recycle at once.

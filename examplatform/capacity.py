@@ -1,4 +1,4 @@
-"""Worker count and database pool sizing, shared by settings and gunicorn.conf.py.
+"""Worker model, worker count and database pool sizing, shared by settings and gunicorn.conf.py.
 
 Kept free of Django imports: gunicorn's master reads it before Django loads.
 """
@@ -11,6 +11,37 @@ from pathlib import Path
 # it is the whole backend's connection budget, split across worker processes.
 DEFAULT_POOL_SIZE_BUDGET = 10
 DEFAULT_OVERFLOW_BUDGET = 10
+
+DEFAULT_WORKER_MODEL = "sync"
+WORKER_CLASSES = {
+    "sync": "examplatform.server.SheddingSyncWorker",
+    "gthread": "examplatform.server.SheddingThreadWorker",
+    "uvicorn": "examplatform.server.DjangoUvicornWorker",
+}
+# Names the gunicorn docs use for the same models, so `-k`-style values work too.
+_ALIASES = {
+    "gunicorn.workers.sync.syncworker": "sync",
+    "examplatform.server.sheddingsyncworker": "sync",
+    "gunicorn.workers.gthread.threadworker": "gthread",
+    "uvicorn_worker.uvicornworker": "uvicorn",
+    "uvicorn.workers.uvicornworker": "uvicorn",
+    "examplatform.server.sheddingthreadworker": "gthread",
+    "examplatform.server.djangouvicornworker": "uvicorn",
+}
+DEFAULT_LIMIT_CONCURRENCY = 200
+
+
+def worker_model(environ=os.environ) -> str:
+    """sync, gthread or uvicorn. GUNICORN_WORKER_CLASS is read as an older name of the same setting."""
+    raw = environ.get("SERVER_WORKER_CLASS") or environ.get("GUNICORN_WORKER_CLASS") or DEFAULT_WORKER_MODEL
+    model = _ALIASES.get(raw.strip().lower(), raw.strip().lower())
+    if model not in WORKER_CLASSES:
+        raise ValueError(f"SERVER_WORKER_CLASS={raw!r}: choose one of {', '.join(WORKER_CLASSES)}")
+    return model
+
+
+def limit_concurrency(environ=os.environ) -> int:
+    return int(environ.get("UVICORN_LIMIT_CONCURRENCY") or DEFAULT_LIMIT_CONCURRENCY)
 
 
 def cpu_limit(cgroup_root: Path = Path("/sys/fs/cgroup")) -> float:
@@ -47,6 +78,15 @@ def threads(environ: os._Environ | dict = os.environ) -> int:
     return int(environ.get("GUNICORN_THREADS") or 1)
 
 
+def concurrent_requests(environ: os._Environ | dict = os.environ) -> int:
+    """Requests one worker runs at once, each on a database connection of its own (Django: one per thread)."""
+    if worker_model(environ) == "uvicorn":
+        # Under ASGI Django runs each request's sync code in a thread of its own (asgiref's per-request
+        # thread-sensitive context), so a worker runs as many at once as uvicorn admits.
+        return limit_concurrency(environ)
+    return threads(environ)
+
+
 def connection_budget(environ: os._Environ | dict = os.environ) -> int:
     """Connections the whole backend may hold (DB_CONNECTION_BUDGET, default the spec's 10 + 10)."""
     value = environ.get("DB_CONNECTION_BUDGET")
@@ -58,11 +98,11 @@ def pool_sizes(environ: os._Environ | dict = os.environ) -> tuple[int, int]:
 
     By default every worker gets an equal share of the budget, but never more than
     it can use at once: one connection per thread (a sync worker holds one, since
-    Django uses one connection per thread). Threads beyond the share wait for a
-    connection, at most DB_POOL_TIMEOUT.
+    Django uses one connection per thread; a uvicorn worker runs a thread per
+    request). Threads beyond the share wait for a connection, at most DB_POOL_TIMEOUT.
     """
     n_workers = workers(environ)
-    usable = threads(environ)
+    usable = concurrent_requests(environ)
     share_max = max(1, connection_budget(environ) // n_workers)
     share_min = max(1, DEFAULT_POOL_SIZE_BUDGET * share_max // (DEFAULT_POOL_SIZE_BUDGET + DEFAULT_OVERFLOW_BUDGET))
     default_max = min(share_max, usable)

@@ -5,8 +5,9 @@ classes below by path. Whatever the model, the spec's knobs keep their meaning:
 UVICORN_LIMIT_CONCURRENCY connections per worker, beyond which a client gets an
 immediate 503 instead of waiting behind the busy ones.
 
-- sync: one request per worker at a time by construction; the excess waits in the
-  listen backlog (the edge's in-flight limit and gunicorn's timeout bound it).
+- sync: one request per worker at a time; the rest wait in the shared accept queue,
+  and SheddingSyncWorker answers what it holds beyond workers x the limit with 503.
+  It closes each connection after its reply, so it keeps none alive to time out.
 - gthread: GUNICORN_THREADS requests per worker; SheddingThreadWorker answers a
   connection beyond worker_connections (= the limit) with 503 and Retry-After.
 - uvicorn: Django's ASGI handler under uvicorn, which sheds beyond limit_concurrency itself.
@@ -17,45 +18,32 @@ import errno
 import os
 import selectors
 import socket
+import struct
+import threading
 import time
 
 from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 from uvicorn_worker import UvicornWorker
 
-DEFAULT_WORKER_MODEL = "sync"
-WORKER_CLASSES = {
-    "sync": "sync",
-    "gthread": "examplatform.server.SheddingThreadWorker",
-    "uvicorn": "examplatform.server.DjangoUvicornWorker",
-}
-# Names the gunicorn docs use for the same models, so `-k`-style values work too.
-_ALIASES = {
-    "gunicorn.workers.sync.syncworker": "sync",
-    "gunicorn.workers.gthread.threadworker": "gthread",
-    "uvicorn_worker.uvicornworker": "uvicorn",
-    "uvicorn.workers.uvicornworker": "uvicorn",
-    "examplatform.server.sheddingthreadworker": "gthread",
-    "examplatform.server.djangouvicornworker": "uvicorn",
-}
-DEFAULT_LIMIT_CONCURRENCY = 200
+# The model's name and its concurrency limit are read in capacity.py (Django- and gunicorn-free), which
+# sizes the database pool from them; here under the names gunicorn.conf.py and doctor use.
+from .capacity import (  # noqa: F401
+    DEFAULT_LIMIT_CONCURRENCY,
+    DEFAULT_WORKER_MODEL,
+    WORKER_CLASSES,
+    limit_concurrency,
+    worker_model,
+)
+
 DEFAULT_KEEP_ALIVE_SECONDS = 5
 DEFAULT_MAX_REQUESTS = 10000
 SHED_RETRY_AFTER_SECONDS = 1
 # A shed client that never sends its request is closed after this long.
 SHED_TIMEOUT_SECONDS = 1.0
-
-
-def worker_model(environ=os.environ) -> str:
-    """sync, gthread or uvicorn. GUNICORN_WORKER_CLASS is read as an older name of the same setting."""
-    raw = environ.get("SERVER_WORKER_CLASS") or environ.get("GUNICORN_WORKER_CLASS") or DEFAULT_WORKER_MODEL
-    model = _ALIASES.get(raw.strip().lower(), raw.strip().lower())
-    if model not in WORKER_CLASSES:
-        raise ValueError(f"SERVER_WORKER_CLASS={raw!r}: choose one of {', '.join(WORKER_CLASSES)}")
-    return model
-
-
-def limit_concurrency(environ=os.environ) -> int:
-    return int(environ.get("UVICORN_LIMIT_CONCURRENCY") or DEFAULT_LIMIT_CONCURRENCY)
+# How often a sync worker looks at the accept queue's length (a getsockopt).
+SHED_POLL_SECONDS = 0.02
+TCP_LISTEN = 10  # tcp_info.tcpi_state of a listening socket
 
 
 def keep_alive(environ=os.environ) -> int:
@@ -77,6 +65,62 @@ SHED_RESPONSE = (
     + b"Connection: close\r\n\r\n"
     + SHED_BODY
 )
+
+
+def accept_queue_length(listener: socket.socket) -> int | None:
+    """Connections waiting in a TCP listen socket's accept queue (Linux TCP_INFO), None where unknown.
+
+    For a listening socket the kernel reports the queue's length in tcpi_unacked.
+    """
+    try:
+        info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    except (AttributeError, OSError):  # not TCP (a unix socket), or not Linux
+        return None
+    state, = struct.unpack_from("B", info, 0)
+    return struct.unpack_from("I", info, 24)[0] if state == TCP_LISTEN else None
+
+
+def answer_503(client: socket.socket) -> None:
+    """Read what the client sent (closing unread data would reset the reply), answer 503, close."""
+    with contextlib.suppress(OSError), client:
+        client.settimeout(SHED_TIMEOUT_SECONDS)
+        client.recv(65536)
+        client.sendall(SHED_RESPONSE)
+        client.shutdown(socket.SHUT_WR)
+        while client.recv(65536):  # until the client closes: its last bytes must not reset our reply
+            pass
+
+
+class SheddingSyncWorker(SyncWorker):
+    """gunicorn's sync worker, with the spec's concurrency limit: a bounded queue, the excess shed with 503.
+
+    A sync worker serves one request at a time; the server's other connections wait in
+    the listen socket's accept queue, which all workers share. The server may hold
+    workers x UVICORN_LIMIT_CONCURRENCY connections, as under gthread and uvicorn: one
+    in flight per worker, the rest queued. A watcher thread in each worker reads the
+    queue's length (one getsockopt per SHED_POLL_SECONDS) and, only when more are
+    queued than that, takes the excess off the queue and answers it 503 +
+    Retry-After. Below the bound it never touches the socket: idle workers take
+    queued requests as stock sync does, which is what gives sync its tail latency.
+    """
+
+    def run(self):
+        limit = self.cfg.workers * self.cfg.worker_connections - self.cfg.workers
+        threading.Thread(target=self._shed_beyond, args=(limit,), name="shed", daemon=True).start()
+        super().run()
+
+    def _shed_beyond(self, limit: int) -> None:
+        while self.alive:
+            for listener in self.sockets:
+                excess = (accept_queue_length(listener.sock) or 0) - limit
+                for _ in range(max(0, excess)):
+                    try:
+                        client, _ = listener.accept()
+                    except OSError:
+                        break  # a worker took it first: the queue is shorter than it was
+                    client.setblocking(True)
+                    answer_503(client)
+            time.sleep(SHED_POLL_SECONDS)
 
 
 class SheddingThreadWorker(ThreadWorker):

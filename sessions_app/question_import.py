@@ -58,15 +58,12 @@ def _clean_row(row: dict) -> dict:
     missing = [name for name, value in (("block", block), ("theme", theme), ("stem", stem)) if not value]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
-    texts = row.get("options")
-    if texts is None:
-        texts = [row.get(f"option_{letter}") for letter in OPTION_LETTERS]
-    if not isinstance(texts, list):
-        raise ValueError("options must be a list")
-    texts = [str(text).strip() for text in texts if text is not None and str(text).strip()]
-    if not 2 <= len(texts) <= len(OPTION_LETTERS):
-        raise ValueError(f"needs 2 to {len(OPTION_LETTERS)} options, got {len(texts)}")
-    options = [{"id": letter, "text": text} for letter, text in zip(OPTION_LETTERS, texts, strict=False)]
+    for name, value, model in (("block", block, Block), ("theme", theme, Theme)):
+        if len(value) > (limit := model._meta.get_field("name").max_length):
+            raise ValueError(f"{name} name longer than {limit} characters")
+    options = _options(row)
+    if not 2 <= len(options) <= len(OPTION_LETTERS):
+        raise ValueError(f"needs 2 to {len(OPTION_LETTERS)} options, got {len(options)}")
     correct = str(row.get("correct") or "").strip().lower()
     if correct not in {option["id"] for option in options}:
         raise ValueError(f"correct must be one of {', '.join(o['id'] for o in options)}, got {correct!r}")
@@ -92,6 +89,23 @@ def _clean_row(row: dict) -> dict:
         "difficulty": difficulty,
         "is_active": active,
     }
+
+
+def _options(row: dict) -> list[dict]:
+    """option_a .. option_f keep their own letters, as in the admin's form (a blank one is left out, so
+    `correct` names the column the author meant); a JSON `options` list is lettered in order."""
+    texts = row.get("options")
+    if texts is None:
+        cells = ((letter, row.get(f"option_{letter}")) for letter in OPTION_LETTERS)
+        return [{"id": letter, "text": str(text).strip()} for letter, text in cells
+                if text is not None and str(text).strip()]
+    if not isinstance(texts, list):
+        raise ValueError("options must be a list")
+    if len(texts) > len(OPTION_LETTERS):
+        raise ValueError(f"needs 2 to {len(OPTION_LETTERS)} options, got {len(texts)}")
+    if any(text is None or not str(text).strip() for text in texts):
+        raise ValueError("options must not be empty")
+    return [{"id": letter, "text": str(text).strip()} for letter, text in zip(OPTION_LETTERS, texts, strict=False)]
 
 
 def import_questions(*, rows: list[dict], dry_run: bool = False) -> ImportReport:

@@ -178,6 +178,10 @@ def test_import_questions_refuses_in_exam_mode_unless_forced(tmp_path):
     assert Question.objects.count() == 0
     call_command("import_questions", str(path), "--force", stdout=StringIO())
     assert Question.objects.count() == 1
+    exam_mode.turn_off(by="test", now=timezone.now())
+    path.write_text("block,theme,stem,option_a,option_b,correct\nCardio,Valves,Q2?,A,B,b\n")
+    call_command("import_questions", str(path), stdout=StringIO())  # off: no --force needed
+    assert Question.objects.count() == 2
 
 
 def test_purge_deletes_only_events_older_than_the_window():

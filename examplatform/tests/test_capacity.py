@@ -28,6 +28,9 @@ from examplatform.testing import ROOT, free_port
         ({"UVICORN_WORKERS": "2", "GUNICORN_THREADS": "8", "DB_POOL_SIZE": "2"}, (2, 8)),
         ({"UVICORN_WORKERS": "2", "DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "4"}, (3, 7)),
         ({"UVICORN_WORKERS": "4", "GUNICORN_THREADS": "10", "DB_CONNECTION_BUDGET": "80"}, (10, 10)),
+        # uvicorn runs a thread per request, up to its concurrency limit: the worker's whole share.
+        ({"UVICORN_WORKERS": "5", "SERVER_WORKER_CLASS": "uvicorn"}, (2, 4)),
+        ({"UVICORN_WORKERS": "2", "SERVER_WORKER_CLASS": "uvicorn", "UVICORN_LIMIT_CONCURRENCY": "3"}, (3, 3)),
     ],
 )
 def test_it_splits_the_budget_across_workers_but_never_beyond_what_a_worker_can_use(environ, sizes):
@@ -35,10 +38,12 @@ def test_it_splits_the_budget_across_workers_but_never_beyond_what_a_worker_can_
 
 
 def test_default_sizes_fit_the_spec_budget_for_every_worker_model():
-    for n_workers in range(1, 12):
-        for n_threads in (1, 2, 4, 8, 16):
-            _, max_size = capacity.pool_sizes({"UVICORN_WORKERS": str(n_workers), "GUNICORN_THREADS": str(n_threads)})
-            assert n_workers * max_size <= max(20, n_workers)
+    for model in capacity.WORKER_CLASSES:
+        for n_workers in range(1, 12):
+            for n_threads in (1, 2, 4, 8, 16):
+                _, max_size = capacity.pool_sizes({"SERVER_WORKER_CLASS": model, "UVICORN_WORKERS": str(n_workers),
+                                                   "GUNICORN_THREADS": str(n_threads)})
+                assert n_workers * max_size <= max(20, n_workers)
 
 
 def test_it_rejects_negative_sizes():

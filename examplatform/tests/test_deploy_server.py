@@ -64,8 +64,9 @@ class TestCpuLimit:
 class TestGunicornConf:
     def test_it_defaults_to_sync_workers_sized_from_the_cpu_limit(self, monkeypatch):
         conf = load_conf(monkeypatch)
-        assert conf["worker_class"] == "sync"
+        assert conf["worker_class"] == "examplatform.server.SheddingSyncWorker"
         assert conf["workers"] == capacity.default_workers()
+        assert conf["backlog"] >= conf["workers"] * conf["worker_connections"]  # the queue sync sheds from
 
     def test_it_keeps_the_spec_defaults(self, monkeypatch):
         conf = load_conf(monkeypatch)
@@ -84,7 +85,8 @@ class TestGunicornConf:
         assert (conf["max_requests"], conf["max_requests_jitter"]) == (500, 50)
 
     @pytest.mark.parametrize(("value", "worker_class"), [
-        ("sync", "sync"),
+        ("sync", "examplatform.server.SheddingSyncWorker"),
+        ("gunicorn.workers.sync.SyncWorker", "examplatform.server.SheddingSyncWorker"),
         ("gthread", "examplatform.server.SheddingThreadWorker"),
         ("uvicorn", "examplatform.server.DjangoUvicornWorker"),
         ("uvicorn_worker.UvicornWorker", "examplatform.server.DjangoUvicornWorker"),
@@ -177,6 +179,34 @@ def test_it_sheds_requests_beyond_the_concurrency_limit_with_503(model, limit):
     if model == "gthread":
         assert shed.headers["Retry-After"] == "1"
         assert shed.body["code"] == "overloaded"
+
+
+def reply_of(sock: socket.socket) -> tuple[int, dict, bytes]:
+    """Status, headers and body of a Connection: close reply."""
+    with sock, sock.makefile("rb") as stream:
+        head, _, body = stream.read().partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    return int(status_line.split()[1]), dict(line.split(": ", 1) for line in lines), body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sync_model_sheds_what_its_accept_queue_holds_beyond_the_limit():
+    # One worker, limit 2: the server holds two connections, one in flight and one queued. Four arrive
+    # while the first is served: two are shed at once with 503, the longest-waiting first.
+    env = {"SERVER_WORKER_CLASS": "sync", "ENABLE_TEST_ENDPOINTS": "true", "UVICORN_LIMIT_CONCURRENCY": "2"}
+    with app_server(env=env, workers=1) as srv:
+        held = []
+        for _ in range(4):
+            held.append(hold_request(srv.port, "/test/slow/?seconds=2"))
+            time.sleep(0.2)  # in order: the watcher looks every 20 ms
+        replies = [reply_of(sock) for sock in held]
+        after = http_json("GET", f"{srv.url}/health", timeout=5)
+    statuses = [status for status, _, _ in replies]
+    assert sorted(statuses) == [200, 200, 503, 503], statuses
+    for status, headers, body in replies:
+        if status == 503:
+            assert headers["Retry-After"] == "1" and json.loads(body)["code"] == "overloaded"
+    assert after.status == 200
 
 
 @pytest.mark.django_db(transaction=True)

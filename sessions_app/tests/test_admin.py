@@ -39,13 +39,17 @@ def test_a_csv_with_good_and_bad_rows_imports_nothing_and_lists_each_bad_row(sta
         "Cardio,Arrhythmias,One option?,A,,,a,,2,true\n"
         "Cardio,Arrhythmias,Hard?,A,B,C,a,,9,true\n"
         "Cardio,Heart failure,Also good?,A,B,C,c,,,\n"
+        f"{'B' * 121},Arrhythmias,Long block?,A,B,C,a,,2,true\n"
+        "Cardio,Arrhythmias,Gap then C?,A,,C,b,,2,true\n"  # b is the blank column: not an option
     )
     response = upload(staff_client, "bank.csv", content)
     assert response.status_code == 400
     errors = response.context["report"].errors
-    assert [number for number, _ in errors] == [2, 3, 4, 5]
+    assert [number for number, _ in errors] == [2, 3, 4, 5, 7, 8]
     assert "missing stem" in errors[0][1] and "correct must be one of" in errors[1][1]
     assert "2 to 6 options" in errors[2][1] and "difficulty must be 1 to 5" in errors[3][1]
+    assert errors[4][1] == "block name longer than 120 characters"
+    assert errors[5][1] == "correct must be one of a, c, got 'b'"
     assert b"nothing was imported" in response.content
     assert Question.objects.count() == 0 and Block.objects.count() == 0
 
@@ -59,6 +63,14 @@ def test_a_valid_csv_imports_every_row_with_its_block_and_theme(staff_client):
     assert (first.correct_option, first.difficulty, first.is_active) == ("b", 2, True)
     assert (second.theme.name, second.is_active, len(second.options)) == ("Valves", False, 2)
     assert Theme.objects.filter(block__name="Cardio").count() == 2
+
+
+def test_options_keep_their_columns_letter_when_one_is_left_blank(staff_client):
+    content = "block,theme,stem,option_a,option_b,option_c,option_d,correct\nCardio,Valves,Which is C?,A,,C,D,c\n"
+    assert upload(staff_client, "bank.csv", content).status_code == 302
+    question = Question.objects.get()
+    assert question.options == [{"id": "a", "text": "A"}, {"id": "c", "text": "C"}, {"id": "d", "text": "D"}]
+    assert question.correct_option == "c"  # the column the author marked, as the admin's form would store it
 
 
 def test_a_json_file_is_imported_the_same_way(staff_client):

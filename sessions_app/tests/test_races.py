@@ -126,6 +126,11 @@ def test_twenty_creates_with_one_idempotency_key_make_one_session(server, theme)
     other = http_json("POST", f"{server.url}/api/v1/sessions/", token=token, body=body,
                       headers={"Idempotency-Key": "tap-2"})
     assert other.status == 201 and other.body["id"] != replies[0].body["id"]
+    # A key is the student's own: another student sending the same one gets a session of their own.
+    stranger = http_json("POST", f"{server.url}/api/v1/sessions/", token=access_token_for(UserFactory()),
+                         body=body, headers={"Idempotency-Key": "tap-1"})
+    assert stranger.status == 201 and stranger.body["id"] not in {replies[0].body["id"], other.body["id"]}
+    assert stranger.headers.get("Idempotent-Replayed", "false") == "false"
 
 
 def answers_waiting_on_a_lock(monitor) -> int:
