@@ -105,19 +105,20 @@ class SheddingSyncWorker(SyncWorker):
     """
 
     def run(self):
-        limit = self.cfg.workers * self.cfg.worker_connections - self.cfg.workers
-        threading.Thread(target=self._shed_beyond, args=(limit,), name="shed", daemon=True).start()
+        max_queued = self.cfg.workers * self.cfg.worker_connections - self.cfg.workers
+        threading.Thread(target=self._shed_beyond, args=(max_queued,), name="shed", daemon=True).start()
         super().run()
 
-    def _shed_beyond(self, limit: int) -> None:
+    def _shed_beyond(self, max_queued: int) -> None:
         while self.alive:
             for listener in self.sockets:
-                excess = (accept_queue_length(listener.sock) or 0) - limit
-                for _ in range(max(0, excess)):
+                # The length is read again before each one: every worker's watcher sheds from the same
+                # queue, and none should take what another has already brought under the bound.
+                while (accept_queue_length(listener.sock) or 0) > max_queued:
                     try:
                         client, _ = listener.accept()
                     except OSError:
-                        break  # a worker took it first: the queue is shorter than it was
+                        break  # a worker took it first
                     client.setblocking(True)
                     answer_503(client)
             time.sleep(SHED_POLL_SECONDS)
