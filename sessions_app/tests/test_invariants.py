@@ -1,5 +1,6 @@
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -7,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from sessions_app.invariants import Ack, check_invariants, newest_acks
+from sessions_app.management.commands import check_exam_invariants as command
 from sessions_app.models import ExamSession, SessionAnswer, SessionResult
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +145,15 @@ def test_a_session_within_its_grace_is_not_overdue(api, bank, capsys):
 def test_it_refuses_a_missing_ack_log(db, tmp_path):
     with pytest.raises(CommandError, match="no ack log"):
         check(acks=str(tmp_path / "nope.jsonl"))
+
+
+def test_a_session_falling_due_during_the_expiry_pass_is_left_to_the_next_round(api, bank, monkeypatch, capsys):
+    """The pass and the check share one instant: a long pass must not turn its own duration into violations."""
+    session, _ = exam_day(api, bank, submit=False)
+    deadline = ExamSession.objects.get(pk=session["id"]).deadline
+    start = deadline - timedelta(minutes=1)  # not overdue when the pass starts ...
+    ticks = iter([start, deadline + timedelta(hours=1)])  # ... long overdue by the time a second clock read
+    monkeypatch.setattr(command, "timezone", SimpleNamespace(now=lambda: next(ticks)))
+    check(expire_overdue=True)
+    assert "expired 0 overdue sessions first" in capsys.readouterr().out
+    assert ExamSession.objects.get(pk=session["id"]).status == "active"  # the next round's, not a violation
