@@ -153,6 +153,9 @@ def test_it_sheds_requests_beyond_the_concurrency_limit_with_503(model, limit):
     env = {"SERVER_WORKER_CLASS": model, "ENABLE_TEST_ENDPOINTS": "true", "GUNICORN_THREADS": "2",
            "UVICORN_LIMIT_CONCURRENCY": str(limit)}
     with app_server(env=env, workers=1) as srv:
+        # The start-up check's /health has had its reply, but gthread frees its slot a moment later, in
+        # its main loop: let it, or the second held request may find the worker full (sequencing only).
+        time.sleep(0.5)
         # Connected and sent before the probe. gthread takes connections in order; uvicorn counts
         # connections, so let it parse both requests before the probe connects (sequencing only).
         held = [hold_request(srv.port, "/test/slow/?seconds=3") for _ in range(2)]
